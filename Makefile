@@ -1,0 +1,52 @@
+# Two commands do all the set-up: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app microsite
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test lint format db seed bench serve clean
+
+# The venv is rebuilt only when a requirements file changes (stamp files).
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.installed-run
+
+## db: create or upgrade the SQLite database under instance/, with demo data on first run
+db: $(VENV)/.installed-run
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+
+## run: everything a newcomer needs, then the site on http://$(HOST):$(PORT) (debug off; DEBUG=1 for debug)
+run: db
+	$(FLASK) run --host $(HOST) --port $(PORT) $(if $(DEBUG),--debug,)
+
+## test: lint, format check and the whole suite (PostgreSQL too when MICROSITE_TEST_DATABASE_URL is set)
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: benchmarks, as ratios to a bare Flask app measured in the same run (docs/benchmarks.md)
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

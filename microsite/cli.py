@@ -1,0 +1,5 @@
+"""Flask commands (stub)."""
+
+
+def init_app(app):
+    pass

@@ -1,0 +1,86 @@
+"""Database plumbing: the UTC column type, SQLite setup, write transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
+
+from .extensions import db
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware datetimes as UTC and always returns them aware in UTC.
+
+    SQLite keeps no zone, PostgreSQL's timestamptz does; this type makes both behave the same
+    and refuses naive datetimes, which would silently mean "some zone".
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite compares the stored text: keep one format, without an offset.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
+    """SQLite: WAL, a busy timeout, foreign keys, and transactions we begin ourselves.
+
+    pysqlite's own transaction handling would start transactions late and only DEFERRED; we turn
+    it off and emit BEGIN ourselves, IMMEDIATE for write transactions (see `write_transaction`),
+    so two writers queue on the database lock instead of failing with "database is locked".
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """Open the session's transaction as a write transaction; commit on success, roll back on error.
+
+    On SQLite this is BEGIN IMMEDIATE: the write lock is taken first, so a re-check inside the
+    transaction sees every committed booking and no other writer can slip in between.
+    On PostgreSQL the database constraints do the guarding.
+    """
+    session = db.session
+    if session.in_transaction():
+        session.rollback()  # start from a clean transaction; nothing pending may leak in
+    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

@@ -1,0 +1,54 @@
+"""Response headers: a per-response CSP nonce, no third-party origins, private pages uncached."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Response, g, request
+
+# Blueprints whose pages show a patient's own booking: never stored by browsers or proxies.
+PRIVATE_ENDPOINT_PREFIXES = ("booking.",)
+
+
+def csp_nonce() -> str:
+    """The nonce for this response's inline <script> tags (there should be almost none)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def _content_security_policy() -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'nonce-{csp_nonce()}'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "form-action 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def set_security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", _content_security_policy())
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # same-origin, not no-referrer: Flask-WTF's HTTPS referrer check needs it on POSTs.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+    endpoint = request.endpoint or ""
+    if endpoint.startswith(PRIVATE_ENDPOINT_PREFIXES) or request.method != "GET":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(set_security_headers)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce

@@ -1,0 +1,206 @@
+"""Shared fixtures: a migrated database (SQLite or PostgreSQL), app, client, frozen clock.
+
+Set MICROSITE_TEST_DATABASE_URL to a PostgreSQL server URL (an admin database such as
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres): the suite then creates a throwaway
+database for the run, migrates it, and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from microsite import clock, create_app
+from microsite.extensions import db
+from microsite.models import Booking, Clinician, ConsultationType, WorkingHours
+
+PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
+
+# Named instants (clinic zone America/New_York, EST = UTC-5 in winter).
+MONDAY_8AM_EST = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # Monday 30 Nov 2026, 08:00 local
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def _create_pg_database(admin_url: str) -> tuple[str, str]:
+    name = f"microsite_test_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_pg_database(admin_url: str, name: str) -> None:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    """One migrated database for the whole run; tests empty its tables after themselves."""
+    if PG_ADMIN_URL:
+        url, name = _create_pg_database(PG_ADMIN_URL)
+    else:
+        url, name = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}", None
+    app = create_app(base_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    yield url
+    if name:
+        _drop_pg_database(PG_ADMIN_URL, name)
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url) -> bool:
+    return database_url.startswith("postgresql")
+
+
+def base_config(database_url: str, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SERVER_NAME": None,
+        "BOOKING_MIN_FILL_SECONDS": 0,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app_config(database_url) -> dict:
+    """Override keys in a test with `app_config.update(...)` before using `app`."""
+    return base_config(database_url)
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class FrozenClock:
+    """Stands in for `microsite.clock.now`; moves only when a test moves it."""
+
+    def __init__(self, instant: datetime) -> None:
+        self.instant = instant
+
+    def __call__(self) -> datetime:
+        return self.instant
+
+    def set(self, instant: datetime) -> None:
+        self.instant = instant
+
+    def advance(self, delta: timedelta) -> None:
+        self.instant += delta
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch) -> FrozenClock:
+    fake = FrozenClock(MONDAY_8AM_EST)
+    monkeypatch.setattr(clock, "now", fake)
+    return fake
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+# --- factories ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_clinician(app):
+    def make(**overrides) -> Clinician:
+        fields = {
+            "name": "Dr. Test Clinician",
+            "email": "clinician@example.test",
+            "daily_cap": None,
+        }
+        fields.update(overrides)
+        hours = fields.pop("hours", [(weekday, time(9), time(17)) for weekday in range(5)])
+        clinician = Clinician(**fields)
+        clinician.weekly_hours = [
+            WorkingHours(weekday=w, start_time=start, end_time=end) for w, start, end in hours
+        ]
+        db.session.add(clinician)
+        db.session.commit()
+        return clinician
+
+    return make
+
+
+@pytest.fixture
+def make_consultation_type(app):
+    def make(**overrides) -> ConsultationType:
+        fields = {
+            "slug": f"type-{uuid.uuid4().hex[:6]}",
+            "name": "Initial consultation — in person",
+            "mode": "in_person",
+            "duration_minutes": 60,
+            "slot_interval_minutes": 30,
+            "min_notice_minutes": 12 * 60,
+            "horizon_days": 60,
+        }
+        fields.update(overrides)
+        consultation_type = ConsultationType(**fields)
+        db.session.add(consultation_type)
+        db.session.commit()
+        return consultation_type
+
+    return make
+
+
+@pytest.fixture
+def make_booking(app):
+    """Insert a booking directly (bypassing the service), e.g. to fill a clinician's day."""
+
+    def make(clinician, consultation_type, starts_at: datetime, **overrides) -> Booking:
+        fields = {
+            "uid": f"{uuid.uuid4()}@test",
+            "reference": uuid.uuid4().hex[:6].upper(),
+            "clinician_id": clinician.id,
+            "consultation_type_id": consultation_type.id,
+            "starts_at": starts_at,
+            "ends_at": starts_at + consultation_type.duration,
+            "patient_name": "Pat Example",
+            "patient_email": "pat@example.test",
+            "patient_phone": "+12025550143",
+            "patient_birth_date": date(1980, 1, 2),
+        }
+        fields.update(overrides)
+        booking = Booking(**fields)
+        db.session.add(booking)
+        db.session.commit()
+        return booking
+
+    return make
