@@ -26,6 +26,8 @@ DEFAULTS: dict[str, object] = {
     "BOOKING_MIN_FILL_SECONDS": 3,
     # Clinic facts shown on the pages. Demo values until the clinic supplies real ones.
     "CLINIC_NAME": "Bluewater Psychiatry",
+    # Used in calendar titles and email subjects, which must not reveal the treatment.
+    "CLINIC_SHORT_NAME": "Bluewater",
     "CLINIC_STREET": "100 Harbor Street, Suite 200",  # placeholder address
     "CLINIC_CITY": "Portland",
     "CLINIC_REGION": "ME",
@@ -36,6 +38,7 @@ DEFAULTS: dict[str, object] = {
     "CLINIC_BOOKING_MAILBOX": "bookings@bluewater-psychiatry.example",
     "CLINIC_DOMAIN": "bluewater-psychiatry.example",
     "CLINIC_TIMEZONE": "America/New_York",
+    "ICS_PRODID": "-//Bluewater Psychiatry//Booking microsite//EN",
     # Default country for phone numbers typed without a +country code.
     "PHONE_DEFAULT_REGION": "US",
 }

@@ -74,7 +74,7 @@ def write_transaction() -> Iterator[None]:
     transaction sees every committed booking and no other writer can slip in between.
     On PostgreSQL the database constraints do the guarding.
     """
-    session = db.session
+    session = db.session()  # the real Session: scoped_session does not proxy in_transaction
     if session.in_transaction():
         session.rollback()  # start from a clean transaction; nothing pending may leak in
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})

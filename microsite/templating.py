@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+from flask import Flask
 
-
-def clinic_timezone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
-
-
-def to_local(value: datetime) -> datetime:
-    """An aware instant as the clinic's wall-clock time."""
-    return value.astimezone(clinic_timezone())
+from .clinic import to_local
 
 
 def format_local(value: datetime, style: str = "datetime") -> str:
     """Format an aware UTC instant in the clinic's zone, the zone always named.
 
     Styles: "datetime" (Monday, November 30, 2026 at 9:30 AM EST), "date" (Monday, November 30),
-    "time" (9:30 AM), "time_zone" (9:30 AM EST).
+    "time" (9:30 AM), "time_zone" (9:30 AM EST),
+    "date_iso" (2026-11-30, for links).
     """
     local = to_local(value)
+    if style == "date_iso":
+        return local.date().isoformat()
     clock_time = local.strftime("%I:%M %p").lstrip("0")
     if style == "time":
         return clock_time

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from flask import g
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -88,6 +89,15 @@ def app_config(database_url) -> dict:
 @pytest.fixture
 def app(app_config):
     app = create_app(app_config)
+
+    # The fixture keeps one app context open for the test's own database access, and Flask
+    # reuses it for every request, so `g` (CSRF token, CSP nonce, request id) would leak from
+    # one request to the next, even between two patients' clients. Real requests each get a
+    # fresh `g`; give the test requests one too.
+    @app.teardown_request
+    def _fresh_g(_error):
+        vars(g).clear()
+
     with app.app_context():
         yield app
         db.session.remove()

@@ -1,0 +1,192 @@
+"""Booking use-cases: the engine decides what is bookable, the database guarantees no overlap."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import clock, scheduling
+from ..database import write_transaction
+from ..extensions import db
+from ..models import Booking, ConsultationType
+from . import schedule as schedule_service
+from .errors import BookingError, SlotNotBookableError, SlotTakenError
+
+log = logging.getLogger(__name__)
+
+# Read aloud on the phone: no 0/O, no 1/I/L.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+REFERENCE_LENGTH = 6
+ANY_CLINICIAN = "any"
+SLOT_KEY_TIME_FORMAT = "%Y%m%dT%H%MZ"
+
+UNBOOKABLE_MESSAGES = {
+    scheduling.Unbookable.PAST: "That time has already passed. Please choose another time.",
+    scheduling.Unbookable.TOO_SOON: "That time is too soon for us to prepare. "
+    "Please choose a later time.",
+    scheduling.Unbookable.TOO_FAR: "We don't take bookings that far ahead yet. "
+    "Please choose an earlier time.",
+    scheduling.Unbookable.NOT_OFFERED: "That time is not one we offer. Please choose a time "
+    "from the list.",
+}
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    name: str
+    email: str
+    phone_e164: str
+    birth_date: date
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    """What a slot key names: a start instant and a clinician, or any free clinician (None)."""
+
+    start: datetime
+    clinician_id: int | None
+
+
+def slot_key(start: datetime, clinician_id: int | None) -> str:
+    """The opaque key the slot list hands out and the booking form accepts."""
+    who = ANY_CLINICIAN if clinician_id is None else str(clinician_id)
+    return f"{who}-{start.astimezone(UTC).strftime(SLOT_KEY_TIME_FORMAT)}"
+
+
+def parse_slot_key(key: str) -> SlotChoice | None:
+    """The slot a key names, or None for anything that is not a key we could have made."""
+    who, _, when = (key or "").strip().partition("-")
+    try:
+        start = datetime.strptime(when, SLOT_KEY_TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    if who == ANY_CLINICIAN:
+        return SlotChoice(start, None)
+    if who.isdigit() and len(who) < 10:
+        return SlotChoice(start, int(who))
+    return None
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def find_by_idempotency_key(idempotency_key: str) -> Booking | None:
+    return db.session.scalars(
+        select(Booking).where(Booking.idempotency_key == idempotency_key)
+    ).first()
+
+
+def book_slot(
+    *,
+    consultation_type_id: int,
+    key: str,
+    patient: PatientDetails,
+    idempotency_key: str,
+) -> Booking:
+    """Book the slot a key names for a patient, or raise a BookingError.
+
+    The same idempotency key always yields the same booking (double clicks, resent POSTs).
+    Inside one write transaction the engine re-checks the slot against every committed booking;
+    the database constraint refuses whatever slips past a concurrent writer anyway.
+    """
+    choice = parse_slot_key(key)
+    if choice is None:
+        raise _not_offered()
+    consultation_type = schedule_service.get_consultation_type(consultation_type_id)
+    existing = find_by_idempotency_key(idempotency_key)
+    if existing is not None:
+        return existing
+    try:
+        with write_transaction():
+            existing = find_by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return existing
+            clinician_id = _bookable_clinician(consultation_type, choice)
+            booking = Booking(
+                uid=f"{uuid.uuid4()}@{current_app.config['CLINIC_DOMAIN']}",
+                reference=_unused_reference(),
+                clinician_id=clinician_id,
+                consultation_type_id=consultation_type.id,
+                starts_at=choice.start,
+                ends_at=choice.start + timedelta(minutes=consultation_type.duration_minutes),
+                patient_name=patient.name,
+                patient_email=patient.email,
+                patient_phone=patient.phone_e164,
+                patient_birth_date=patient.birth_date,
+                patient_note=patient.note,
+                idempotency_key=idempotency_key,
+            )
+            db.session.add(booking)
+            db.session.flush()
+    except IntegrityError:
+        # Another process won the race (overlap constraint) or sent the same form (idempotency).
+        existing = find_by_idempotency_key(idempotency_key)
+        if existing is not None:
+            return existing
+        log.info("slot taken at insert: type=%s start=%s", consultation_type.id, choice.start)
+        raise SlotTakenError(choice.start, choice.clinician_id) from None
+    log.info("booking created: id=%s type=%s", booking.id, consultation_type.id)
+    return booking
+
+
+def slot_problem(consultation_type: ConsultationType, key: str) -> BookingError | None:
+    """Why the slot a key names can't be booked right now, or None when it can."""
+    choice = parse_slot_key(key)
+    if choice is None:
+        return _not_offered()
+    try:
+        _bookable_clinician(consultation_type, choice)
+    except BookingError as error:
+        return error
+    return None
+
+
+def _not_offered() -> SlotNotBookableError:
+    reason = scheduling.Unbookable.NOT_OFFERED
+    return SlotNotBookableError(UNBOOKABLE_MESSAGES[reason], reason=reason.value)
+
+
+def _bookable_clinician(consultation_type: ConsultationType, choice: SlotChoice) -> int:
+    """The clinician to book: the one chosen, or the least busy free one for "any"."""
+    now = clock.now()
+    schedule = schedule_service.load_schedule(now)
+    rules = schedule_service.rules_for(consultation_type)
+    booked = schedule_service.load_booked(choice.start, choice.start + rules.duration)
+    if choice.clinician_id is None:
+        candidates = [c.clinician_id for c in schedule.clinicians]
+    else:
+        candidates = [choice.clinician_id]
+    reasons = {
+        clinician_id: scheduling.check_slot(
+            schedule, rules, booked, now=now, clinician_id=clinician_id, start=choice.start
+        )
+        for clinician_id in candidates
+    }
+    free = [
+        scheduling.Slot(choice.start, choice.start + rules.duration, clinician_id)
+        for clinician_id, reason in reasons.items()
+        if reason is None
+    ]
+    if free:
+        return scheduling.one_per_start(free, booked, schedule.timezone)[0].clinician_id
+    if scheduling.Unbookable.TAKEN in reasons.values():
+        raise SlotTakenError(choice.start, choice.clinician_id)
+    reason = next(iter(reasons.values()), scheduling.Unbookable.NOT_OFFERED)
+    raise SlotNotBookableError(UNBOOKABLE_MESSAGES[reason], reason=reason.value)
+
+
+def _unused_reference() -> str:
+    while True:
+        reference = new_reference()
+        taken = db.session.scalar(select(func.count()).where(Booking.reference == reference))
+        if not taken:
+            return reference

@@ -1,0 +1,180 @@
+"""View model of the slot picker: a week of days, one day's times, and the links between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask import url_for
+
+from .. import clock
+from ..clinic import clinic_timezone, to_local
+from ..models import ConsultationType
+from ..scheduling import Slot
+from ..services import booking as booking_service
+from ..services import schedule as schedule_service
+from ..templating import format_local
+
+WEEK = timedelta(days=7)
+SEARCH_DAYS_FOR_ALTERNATIVES = 14
+
+
+@dataclass(frozen=True)
+class TimeOption:
+    key: str
+    start: datetime
+    label: str  # "9:30 AM"
+    period: str  # "Morning" / "Afternoon" / "Evening"
+    url: str
+
+
+@dataclass(frozen=True)
+class DayOption:
+    day: date
+    label: str  # "Tuesday, December 1"
+    free_count: int
+    is_past: bool
+    url: str
+
+
+@dataclass
+class PickerView:
+    consultation_type: ConsultationType
+    clinicians: list
+    clinician_id: int | None
+    timezone_label: str
+    week_start: date
+    days: list[DayOption]
+    selected_day: date | None
+    times: list[TimeOption] = field(default_factory=list)
+    nav: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def time_groups(self) -> list[tuple[str, list[TimeOption]]]:
+        """Times grouped as Morning / Afternoon / Evening, in time order."""
+        groups: dict[str, list[TimeOption]] = {}
+        for option in self.times:
+            groups.setdefault(option.period, []).append(option)
+        return list(groups.items())
+
+
+def time_options(consultation_type: ConsultationType, slots: list[Slot], any_clinician: bool):
+    options = []
+    for slot in slots:
+        key = booking_service.slot_key(slot.start, None if any_clinician else slot.clinician_id)
+        hour = to_local(slot.start).hour
+        period = "Morning" if hour < 12 else "Afternoon" if hour < 17 else "Evening"
+        url = url_for("booking.details", type=consultation_type.id, slot=key)
+        options.append(TimeOption(key, slot.start, format_local(slot.start, "time"), period, url))
+    return options
+
+
+def build(
+    consultation_type: ConsultationType,
+    *,
+    clinician_id: int | None,
+    week: date | None,
+    day: date | None,
+) -> PickerView:
+    """The week containing `week` (or `day`, or today), clamped to today and the horizon."""
+    tz = clinic_timezone()
+    now = clock.now()
+    today = now.astimezone(tz).date()
+    last_day = (now + timedelta(days=consultation_type.horizon_days)).astimezone(tz).date()
+    clinicians = schedule_service.active_clinicians()
+    if clinician_id not in {c.id for c in clinicians}:
+        clinician_id = None
+    anchor = min(max(week or day or today, today), last_day)
+    week_start = anchor - timedelta(days=anchor.weekday())
+    slots = schedule_service.free_slots(consultation_type, week_start, 7, clinician_id)
+
+    by_day: dict[date, list[Slot]] = {}
+    for slot in slots:
+        by_day.setdefault(to_local(slot.start).date(), []).append(slot)
+
+    def link(**args) -> str:
+        return url_for("booking.start", type=consultation_type.id, clinician=clinician_id, **args)
+
+    days = [
+        DayOption(
+            day=d,
+            label=f"{d.strftime('%A, %B')} {d.day}",
+            free_count=len(by_day.get(d, [])),
+            is_past=d < today,
+            url=link(week=week_start.isoformat(), day=d.isoformat(), _anchor="times"),
+        )
+        for d in (week_start + timedelta(days=i) for i in range(7))
+    ]
+    if day not in by_day:
+        day = next((d.day for d in days if d.free_count), None)
+    view = PickerView(
+        consultation_type=consultation_type,
+        clinicians=clinicians,
+        clinician_id=clinician_id,
+        timezone_label=_timezone_label(tz.key, now),
+        week_start=week_start,
+        days=days,
+        selected_day=day,
+        times=time_options(consultation_type, by_day.get(day, []), clinician_id is None),
+    )
+    previous_week, next_week = week_start - WEEK, week_start + WEEK
+    next_month = _same_day_next_month(week_start)
+    previous_month = _same_day_previous_month(week_start)
+    view.nav = {
+        "previous_week": link(week=previous_week.isoformat())
+        if week_start > today - timedelta(days=today.weekday())
+        else None,
+        "next_week": link(week=next_week.isoformat()) if next_week <= last_day else None,
+        "previous_month": link(week=max(previous_month, today).isoformat())
+        if week_start > today - timedelta(days=today.weekday())
+        else None,
+        "next_month": link(week=next_month.isoformat()) if next_month <= last_day else None,
+        "first_available": url_for(
+            "booking.first_available", type=consultation_type.id, clinician=clinician_id
+        ),
+    }
+    return view
+
+
+def alternatives_near(consultation_type: ConsultationType, choice, limit: int) -> list[TimeOption]:
+    """Free times closest to the one asked for (or the soonest ones), for the same clinician."""
+    tz = clinic_timezone()
+    now = clock.now()
+    target = choice.start if choice is not None else now
+    clinician_id = choice.clinician_id if choice is not None else None
+    first_day = max(target - timedelta(days=1), now).astimezone(tz).date()
+    slots = schedule_service.free_slots(
+        consultation_type, first_day, SEARCH_DAYS_FOR_ALTERNATIVES, clinician_id
+    )
+    closest = sorted(slots, key=lambda s: abs(s.start - target))[:limit]
+    return time_options(consultation_type, sorted(closest), clinician_id is None)
+
+
+def _timezone_label(key: str, now: datetime) -> str:
+    """E.g. "Eastern Time (EST)" — the zone is always named next to times."""
+    friendly = {
+        "America/New_York": "Eastern Time",
+        "America/Chicago": "Central Time",
+        "America/Denver": "Mountain Time",
+        "America/Los_Angeles": "Pacific Time",
+    }.get(key, key.replace("_", " "))
+    abbreviation = to_local(now).tzname()
+    return f"{friendly} ({abbreviation})"
+
+
+def _same_day_next_month(day: date) -> date:
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return _clamped_date(year, month, day.day)
+
+
+def _same_day_previous_month(day: date) -> date:
+    year, month = (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
+    return _clamped_date(year, month, day.day)
+
+
+def _clamped_date(year: int, month: int, day: int) -> date:
+    while True:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            day -= 1
