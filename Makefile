@@ -21,8 +21,14 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.installed-run
 
+# First run: a local instance config with a random SECRET_KEY (never committed; see .gitignore).
+instance/config.py:
+	mkdir -p instance
+	{ echo "# Local settings, made by 'make run' on first use; see instance/config.example.py."; \
+	  echo "SECRET_KEY = \"$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')\""; } > $@
+
 ## db: create or upgrade the SQLite database under instance/, with demo data on first run
-db: $(VENV)/.installed-run
+db: $(VENV)/.installed-run instance/config.py
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
 

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from . import clock
@@ -15,6 +16,22 @@ from .extensions import db
 from .models import Clinician, Closure, ConsultationType, WorkingHours
 
 WEEKDAYS = range(5)  # Monday to Friday
+
+bookings_group = AppGroup("bookings", help="Manage bookings until the staff console exists.")
+
+
+@bookings_group.command("cancel")
+@click.argument("reference")
+def cancel_command(reference: str) -> None:
+    """Cancel the booking with this reference (its time becomes free again)."""
+    from .services.booking import cancel_booking
+    from .services.errors import BookingNotFoundError
+
+    try:
+        booking = cancel_booking(reference)
+    except BookingNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Booking {booking.reference} is cancelled.")
 
 
 def _demo_clinicians() -> list[Clinician]:
@@ -105,6 +122,8 @@ def seed_demo() -> bool:
 
 
 def init_app(app: Flask) -> None:
+    app.cli.add_command(bookings_group)
+
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing when clinicians already exist.")
     def seed_demo_command(if_empty: bool) -> None:

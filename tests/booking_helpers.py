@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from conftest import csrf_token
+from tests_support import csrf_token
 
 VALID_DETAILS = {
     "full_name": "Jane Q. Patient",

@@ -7,8 +7,6 @@ database for the run, migrates it, and drops it afterwards.
 
 from __future__ import annotations
 
-import os
-import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,42 +14,21 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from flask import g
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from tests_support import PG_ADMIN_URL, create_pg_database, drop_pg_database
 
 from microsite import clock, create_app
 from microsite.extensions import db
 from microsite.models import Booking, Clinician, ConsultationType, WorkingHours
 
-PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
-
 # Named instants (clinic zone America/New_York, EST = UTC-5 in winter).
 MONDAY_8AM_EST = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # Monday 30 Nov 2026, 08:00 local
-
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-def _create_pg_database(admin_url: str) -> tuple[str, str]:
-    name = f"microsite_test_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_pg_database(admin_url: str, name: str) -> None:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> Iterator[str]:
     """One migrated database for the whole run; tests empty its tables after themselves."""
     if PG_ADMIN_URL:
-        url, name = _create_pg_database(PG_ADMIN_URL)
+        url, name = create_pg_database(PG_ADMIN_URL)
     else:
         url, name = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}", None
     app = create_app(base_config(url))
@@ -60,7 +37,7 @@ def database_url(tmp_path_factory) -> Iterator[str]:
         db.engine.dispose()
     yield url
     if name:
-        _drop_pg_database(PG_ADMIN_URL, name)
+        drop_pg_database(PG_ADMIN_URL, name)
 
 
 @pytest.fixture(scope="session")
@@ -137,12 +114,6 @@ def frozen_clock(monkeypatch) -> FrozenClock:
     fake = FrozenClock(MONDAY_8AM_EST)
     monkeypatch.setattr(clock, "now", fake)
     return fake
-
-
-def csrf_token(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
 
 
 # --- factories ---------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from booking_helpers import VALID_DETAILS, open_form, slot_key_for, submit
-from conftest import csrf_token
 from icalendar import Calendar
 from sqlalchemy import func, select
+from tests_support import csrf_token
 
 from microsite.extensions import db
 from microsite.models import Booking

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from .. import clock, scheduling
 from ..database import write_transaction
 from ..extensions import db
-from ..models import Booking, ConsultationType
+from ..models import BOOKING_CANCELLED, Booking, ConsultationType
 from . import schedule as schedule_service
-from .errors import BookingError, SlotNotBookableError, SlotTakenError
+from .errors import BookingError, BookingNotFoundError, SlotNotBookableError, SlotTakenError
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +127,34 @@ def book_slot(
             )
             db.session.add(booking)
             db.session.flush()
-    except IntegrityError:
-        # Another process won the race (overlap constraint) or sent the same form (idempotency).
+    except (IntegrityError, SlotTakenError):
+        # Someone won the race: another patient, or this same form sent twice at once (its
+        # twin committed while we checked). Only the first case is the patient's problem.
         existing = find_by_idempotency_key(idempotency_key)
         if existing is not None:
             return existing
-        log.info("slot taken at insert: type=%s start=%s", consultation_type.id, choice.start)
+        log.info("slot taken: type=%s start=%s", consultation_type.id, choice.start)
         raise SlotTakenError(choice.start, choice.clinician_id) from None
     log.info("booking created: id=%s type=%s", booking.id, consultation_type.id)
+    return booking
+
+
+def cancel_booking(reference: str) -> Booking:
+    """Cancel a booking by status (never deleted: its UID and history stay); frees its time.
+
+    Cancelling twice is harmless. Raises BookingNotFoundError for an unknown reference.
+    """
+    with write_transaction():
+        booking = db.session.scalars(
+            select(Booking).where(Booking.reference == reference.strip().upper())
+        ).first()
+        if booking is None:
+            raise BookingNotFoundError()
+        if booking.status != BOOKING_CANCELLED:
+            booking.status = BOOKING_CANCELLED
+            booking.cancelled_at = clock.now()
+            booking.sequence += 1  # a later METHOD:CANCEL must outrank every invite sent
+    log.info("booking cancelled: id=%s", booking.id)
     return booking
 
 

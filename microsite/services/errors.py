@@ -37,3 +37,10 @@ class UnknownConsultationTypeError(BookingError):
 
     def __init__(self) -> None:
         super().__init__("That kind of consultation is not offered.")
+
+
+class BookingNotFoundError(BookingError):
+    status_code = 404
+
+    def __init__(self) -> None:
+        super().__init__("No booking has that reference.")

@@ -16,6 +16,7 @@ from ..templating import format_local
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_DAYS = 31
+DEFAULT_DAYS = 7
 
 
 class BadParameterError(ValueError):
@@ -38,7 +39,8 @@ def slots():
     """GET /api/slots?type=<id>&from=YYYY-MM-DD&days=N[&clinician=<id>]"""
     try:
         type_id = _int_param("type", required=True)
-        days = _int_param("days", required=False) or 7
+        days = _int_param("days", required=False)
+        days = DEFAULT_DAYS if days is None else days
         clinician_id = _int_param("clinician", required=False)
         raw_from = request.args.get("from", "").strip()
         try:

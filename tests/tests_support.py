@@ -1,0 +1,53 @@
+"""Test support shared by conftest and test modules: throwaway databases, page scraping."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def create_pg_database(admin_url: str) -> tuple[str, str]:
+    """A new, empty PostgreSQL database on the admin URL's server: (its URL, its name)."""
+    name = f"microsite_test_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_pg_database(admin_url: str, name: str) -> None:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@contextmanager
+def throwaway_database(like_url: str) -> Iterator[str]:
+    """An empty database of the same kind as `like_url`, removed afterwards."""
+    if like_url.startswith("postgresql"):
+        url, name = create_pg_database(PG_ADMIN_URL)
+        try:
+            yield url
+        finally:
+            drop_pg_database(PG_ADMIN_URL, name)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/throwaway.sqlite3"
