@@ -72,16 +72,16 @@ class BookingForm(FlaskForm):
             ),
         ],
     )
-    consent_privacy = BooleanField(
-        "I have read the privacy notice and agree that the clinic may store these details "
-        "to arrange my consultation.",
-        validators=[DataRequired("Please confirm you have read the privacy notice.")],
-    )
     ack_not_emergency = BooleanField(
         "I understand this website is not for emergencies.",
         validators=[
             DataRequired("Please confirm you understand this site is not for emergencies.")
         ],
+    )
+    consent_privacy = BooleanField(
+        "I have read the privacy notice and agree that the clinic may store these details "
+        "to arrange my consultation.",
+        validators=[DataRequired("Please confirm you have read the privacy notice.")],
     )
     # Hidden state: the chosen slot, the form's identity for resends, and bot guards.
     consultation_type = HiddenField(validators=[DataRequired()])

@@ -332,3 +332,11 @@ def test_closed_day_has_no_times(client, clinic, app):
     assert "Free times on Wednesday, December 2" in page
     tuesday = page.split("Tuesday, December 1", 1)[1].split("</li>", 1)[0]
     assert "No free times" in tuesday
+
+
+def test_picker_opens_on_the_first_free_week_when_this_week_is_over(client, clinic, frozen_clock):
+    _, consultation_type = clinic
+    frozen_clock.set(datetime(2026, 12, 6, 1, 0, tzinfo=UTC))  # Saturday Dec 5, 8 PM local
+    page = client.get(f"/book/?type={consultation_type.id}").get_data(as_text=True)
+    assert "Week of December 7" in page
+    assert "Free times on Monday, December 7" in page

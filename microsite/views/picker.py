@@ -76,9 +76,13 @@ def build(
     week: date | None,
     day: date | None,
 ) -> PickerView:
-    """The week containing `week` (or `day`, or today), clamped to today and the horizon."""
+    """The week containing `week` (or `day`, or the first free time), within today..horizon."""
     tz = clinic_timezone()
     now = clock.now()
+    if week is None and day is None:
+        # Open where there is something to book: on a Sunday evening, "this week" is over.
+        first = schedule_service.first_available(consultation_type, clinician_id)
+        day = to_local(first.start).date() if first else None
     today = now.astimezone(tz).date()
     last_day = (now + timedelta(days=consultation_type.horizon_days)).astimezone(tz).date()
     clinicians = schedule_service.active_clinicians()
