@@ -1,8 +1,9 @@
 """Pure slot engine: no Flask, no database, no clock.
 
-Every instant is compared as integer microseconds since the Unix epoch, so inputs may be aware
-datetimes in any zone and comparisons are exact. Weekly hours are wall-clock times in the
-clinic's zone; they become instants here, once per local day.
+Weekly hours are wall-clock times in the clinic's zone; they become instants here, once per
+local day. Inside, an instant is a timedelta since the Unix epoch: exact, whatever zone the
+caller's aware datetime was in, and its arithmetic and comparisons run in C (converting to
+int microseconds would cost more than everything else).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from zoneinfo import ZoneInfo
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _first = itemgetter(0)
+_start = attrgetter("start")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +29,7 @@ class WeeklyRange:
     """One range of a clinician's weekly hours; several on one weekday make breaks.
 
     `start` and `end` are wall-clock times in the clinic's zone on `weekday` (Monday = 0).
-    A range with `end <= start` offers nothing.
+    A range with `end <= start` offers nothing; a weekday outside 0..6 is a ValueError.
     """
 
     weekday: int
@@ -60,6 +62,8 @@ class Schedule:
 
 @dataclass(frozen=True, slots=True)
 class ConsultationRules:
+    """One consultation type's rules. Durations, notice and horizon are real elapsed time."""
+
     duration: timedelta
     slot_interval: timedelta  # grid step of start times within each working range
     min_notice: timedelta = timedelta(0)
@@ -81,6 +85,8 @@ class Booked:
 
 @dataclass(frozen=True, slots=True, order=True)
 class Slot:
+    """A bookable appointment [start, end) with one clinician."""
+
     start: datetime  # aware, UTC
     end: datetime  # aware, UTC
     clinician_id: int
@@ -131,8 +137,9 @@ def check_slot(
 ) -> Unbookable | None:
     """None when this exact slot is bookable, else the first reason in `Unbookable` order.
 
-    Agrees exactly with `free_slots`: a slot is listed there iff this returns None, because
-    both use the same grid, closure, booking and cap helpers.
+    Agrees with `free_slots` by construction: past the time checks it asks `free_slots` for
+    the start's clinic-local day, once without bookings (NOT_OFFERED when absent) and once
+    with them (TAKEN when absent).
     """
     now_at, at = _at(now), _at(start)
     _validate(rules)
@@ -142,22 +149,23 @@ def check_slot(
         return Unbookable.TOO_SOON
     if at > now_at + rules.horizon:
         return Unbookable.TOO_FAR
-    clinician = next((c for c in schedule.clinicians if c.clinician_id == clinician_id), None)
-    if clinician is None:
+    day = _local_date(start, schedule.timezone)
+
+    def offered(bookings: Iterable[Booked]) -> bool:
+        slots = free_slots(
+            schedule,
+            rules,
+            bookings,
+            now=now,
+            start_date=day,
+            days=1,
+            clinician_ids=(clinician_id,),
+        )
+        return any(slot.start - _EPOCH == at for slot in slots)
+
+    if not offered(()):
         return Unbookable.NOT_OFFERED
-    tz, dur = schedule.timezone, rules.duration
-    window = _Days(tz, start.astimezone(tz).date(), 1)
-    hours = _Hours(clinician.weekly_hours, dur, rules.slot_interval)
-    closed = _merge(_closure_blocks((*schedule.clinic_closures, *clinician.closures), dur))
-    if at not in hours.starts(tz, window, 0) or _inside(closed, at):
-        return Unbookable.NOT_OFFERED
-    blocks, counts = _index_booked(booked, {clinician_id: clinician}, window, rules)
-    cap = clinician.daily_cap
-    if _inside(_merge(blocks[clinician_id]), at) or (
-        cap is not None and counts[clinician_id][0] >= cap
-    ):
-        return Unbookable.TAKEN
-    return None
+    return None if offered(booked) else Unbookable.TAKEN
 
 
 def first_available(
@@ -170,10 +178,9 @@ def first_available(
 ) -> Slot | None:
     """The earliest bookable slot between now and now + horizon (lowest clinician_id on ties)."""
     tz = schedule.timezone
-    now_utc = _EPOCH + _at(now)
-    first = now_utc.astimezone(tz).date()
+    first = _local_date(now, tz)
     # The horizon is real elapsed time, so add it in UTC (aware + timedelta is wall-clock).
-    days = ((now_utc + rules.horizon).astimezone(tz).date() - first).days + 1
+    days = (_local_date(_EPOCH + _at(now) + rules.horizon, tz) - first).days + 1
     # Day by day, so a full calendar does not build slots it will not return.
     for day in _free_by_day(schedule, rules, booked, now, first, max(days, 0), clinician_ids):
         if day:
@@ -192,21 +199,15 @@ def one_per_start(
     """
     wanted = {slot.clinician_id for slot in slots}
     load = Counter(
-        (b.clinician_id, b.start.astimezone(timezone).date())
-        for b in booked
-        if b.clinician_id in wanted
+        (b.clinician_id, _local_date(b.start, timezone)) for b in booked if b.clinician_id in wanted
     )
     best: dict[timedelta, tuple[int, Slot]] = {}
     for slot in slots:
         key = _at(slot.start)  # an instant, not a datetime: one start in two zones must meet
-        count = load[(slot.clinician_id, slot.start.astimezone(timezone).date())]
+        count = load[(slot.clinician_id, _local_date(slot.start, timezone))]
         if key not in best or count < best[key][0]:
             best[key] = (count, slot)
     return [best[key][1] for key in sorted(best)]
-
-
-# Internally an instant is a timedelta since the Unix epoch: exact, zone-free, and its
-# arithmetic and comparisons run in C (converting to int microseconds costs more than all else).
 
 
 def _free_by_day(
@@ -234,7 +235,7 @@ def _free_by_day(
     blocks, counts = _index_booked(booked, wanted, window, rules)
     clinic_closed = _closure_blocks(schedule.clinic_closures, dur)
     prepared = []
-    for cid, c in wanted.items():
+    for cid, c in sorted(wanted.items()):  # by id, so a stable sort by start breaks ties by id
         # Closures and bookings both become open intervals of forbidden start instants.
         los, his = _merge(clinic_closed + _closure_blocks(c.closures, dur) + blocks[cid])
         hours = _Hours(c.weekly_hours, dur, rules.slot_interval)
@@ -243,16 +244,18 @@ def _free_by_day(
         if window.starts[i + 1] <= earliest or window.starts[i] > latest:
             yield []
             continue
-        found = []
+        found: list[Slot] = []
         for cid, hours, los, his, cap, tally in prepared:
             if cap is not None and tally[i] >= cap:
                 continue
             for at in hours.starts(tz, window, i):
+                # Merged intervals are disjoint: only the last one opening before `at` can hold it.
                 j = bisect_left(los, at) - 1
                 if earliest <= at <= latest and (j < 0 or his[j] <= at):
-                    found.append((at, cid))
-        found.sort()
-        yield [Slot(_EPOCH + at, _EPOCH + at + dur, cid) for at, cid in found]
+                    found.append(Slot(_EPOCH + at, _EPOCH + at + dur, cid))
+        # Each clinician's starts ascend; no (start, id) tuples: fewer objects for the GC.
+        found.sort(key=_start)
+        yield found
 
 
 class _Days:
@@ -380,18 +383,17 @@ def _merge(intervals: list[tuple[timedelta, timedelta]]) -> tuple[list[timedelta
     return los, his
 
 
-def _inside(merged: tuple[list[timedelta], list[timedelta]], at: timedelta) -> bool:
-    los, his = merged
-    j = bisect_left(los, at) - 1
-    return j >= 0 and his[j] > at
-
-
 def _at(instant: datetime) -> timedelta:
     """An aware datetime as an exact offset from the epoch, whatever its zone."""
     try:
         return instant - _EPOCH
     except TypeError:
         raise ValueError(f"naive datetime {instant!r}: pass an aware datetime") from None
+
+
+def _local_date(instant: datetime, tz: ZoneInfo) -> date:
+    """The clinic-local date of an aware instant (a naive one is refused, not taken as local)."""
+    return (_EPOCH + _at(instant)).astimezone(tz).date()
 
 
 def _since_midnight(t: time) -> timedelta:
