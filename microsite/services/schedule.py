@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import selectinload
 
 from .. import clock, scheduling
 from ..clinic import clinic_timezone
@@ -31,7 +32,12 @@ def get_consultation_type(type_id: int | None) -> ConsultationType:
 
 
 def active_clinicians() -> list[Clinician]:
-    query = select(Clinician).where(Clinician.is_active).order_by(Clinician.display_order)
+    query = (
+        select(Clinician)
+        .where(Clinician.is_active)
+        .order_by(Clinician.display_order, Clinician.id)
+        .options(selectinload(Clinician.weekly_hours))  # one query for every clinician's hours
+    )
     return list(db.session.scalars(query))
 
 
