@@ -52,6 +52,7 @@ format: $(VENV)/.installed-dev
 
 ## bench: benchmarks, as ratios to a bare Flask app measured in the same run (docs/benchmarks.md)
 bench: $(VENV)/.installed-dev
+	command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y wrk; }
 	$(BIN)/python -m bench
 
 clean:

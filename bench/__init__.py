@@ -1,0 +1,1 @@
+"""Benchmarks, each reported as a ratio to a bare Flask app measured in the same run."""

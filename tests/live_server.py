@@ -1,0 +1,264 @@
+"""Real processes for tests and benchmarks: gunicorn, `flask` commands, throwaway databases,
+and browsers (requests sessions) that fill in the booking form.
+
+Nothing here imports the app: the server and the commands run in their own processes, the way
+production runs them, so what they share is only the database (and the signing secret).
+Every process is started in its own session and stopped by its process-group id.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+SECRET_KEY = "live-server-test-secret"  # noqa: S105 - a throwaway key for local processes
+CLINIC_TIMEZONE = "America/New_York"
+REQUEST_TIMEOUT_S = 30
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+PATIENT = {
+    "full_name": "Jane Q. Patient",
+    "email": "jane.patient@example.com",
+    "phone": "(207) 555-0123",
+    "birth_date": "1984-05-06",
+    "note": "",
+    "consent_privacy": "y",
+    "ack_not_emergency": "y",
+}
+_HIDDEN_INPUT_RE = re.compile(r"<input\b[^>]*>")
+_ATTR_RE = re.compile(r'(\w[\w-]*)="([^"]*)"')
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_env(database_uri: str, **extra: str) -> dict[str, str]:
+    """The environment for a server or command: env-layer config, no bot fill-time guard."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSITE_")}
+    env.update(
+        {
+            "MICROSITE_SECRET_KEY": SECRET_KEY,
+            "MICROSITE_SQLALCHEMY_DATABASE_URI": database_uri,
+            "MICROSITE_BOOKING_MIN_FILL_SECONDS": "0",
+            "MICROSITE_CLINIC_TIMEZONE": CLINIC_TIMEZONE,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def run_flask(
+    args: Sequence[str], env: dict[str, str], *, app: str = "microsite", timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """Run `flask --app <app> <args>` to completion; raise with its output if it fails."""
+    result = subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", app, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"flask {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+        )
+    return result
+
+
+def migrate(database_uri: str) -> None:
+    """`flask --app microsite db upgrade` on that database, in its own process."""
+    run_flask(["db", "upgrade"], app_env(database_uri))
+
+
+@contextmanager
+def postgres_database(admin_url: str, prefix: str = "microsite_live") -> Iterator[str]:
+    """A fresh PostgreSQL database (its URL), dropped afterwards even if the block fails."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM the group a process leads (gunicorn's master and workers); SIGKILL if slow."""
+    if process.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+    # Workers that outlived their master (they should not) go with the group.
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+class LiveServer:
+    """gunicorn serving one WSGI app on 127.0.0.1, its output in a log file."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        app: str = "wsgi:app",
+        workers: int = 4,
+        extra_args: Sequence[str] = (),
+        health_path: str = "/healthz",
+    ) -> None:
+        self.env = env
+        self.log_path = Path(log_path)
+        self.app = app
+        self.workers = workers
+        self.extra_args = list(extra_args)
+        self.health_path = health_path
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        self.port = free_port()
+        command = [
+            str(VENV_BIN / "gunicorn"),
+            *("-w", str(self.workers), "-b", f"127.0.0.1:{self.port}"),
+            *self.extra_args,
+            self.app,
+        ]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, stopped as one
+            )
+        try:
+            self._wait_until_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited ({self.process.returncode}):\n{self.log()}")
+            with suppress(requests.RequestException):
+                if requests.get(self.url + self.health_path, timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"gunicorn did not answer {self.health_path} in {START_TIMEOUT_S} s:\n{self.log()}"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """name -> value of every <input type="hidden"> in a page, whatever the attribute order."""
+    fields = {}
+    for tag in _HIDDEN_INPUT_RE.findall(page):
+        attrs = dict(_ATTR_RE.findall(tag))
+        if attrs.get("type") == "hidden" and "name" in attrs:
+            fields[attrs["name"]] = html.unescape(attrs.get("value", ""))
+    return fields
+
+
+# --- browsers: the booking form as a patient without JavaScript sends it ---------------------
+
+
+def slot_key(clinician_id: int, start: datetime) -> str:
+    return f"{clinician_id}-{start.astimezone(UTC):%Y%m%dT%H%MZ}"
+
+
+def open_form(server: LiveServer, type_id: int, key: str) -> tuple[requests.Session, dict]:
+    """A patient's browser: GET the details form; return its cookies and the body to POST."""
+    browser = requests.Session()
+    page = browser.get(
+        f"{server.url}/book/details",
+        params={"type": type_id, "slot": key},
+        timeout=REQUEST_TIMEOUT_S,
+    )
+    assert page.status_code == 200, page.text[:500]
+    hidden = hidden_fields(page.text)
+    assert hidden.get("csrf_token"), "the form has no CSRF token"
+    assert hidden.get("slot") == key
+    return browser, {**hidden, **PATIENT}
+
+
+def open_forms(server: LiveServer, type_id: int, keys: list[str]) -> list[tuple]:
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        return list(pool.map(lambda key: open_form(server, type_id, key), keys))
+
+
+def post_booking(browser: requests.Session, server: LiveServer, body: dict) -> requests.Response:
+    return browser.post(
+        f"{server.url}/book/details", data=body, allow_redirects=False, timeout=REQUEST_TIMEOUT_S
+    )
+
+
+def all_at_once(calls: list[Callable[[], object]]) -> list:
+    """Run every call in its own thread, released together by a barrier; their results."""
+    barrier = threading.Barrier(len(calls), timeout=REQUEST_TIMEOUT_S)
+
+    def released(call: Callable[[], object]) -> object:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(released, call) for call in calls]
+        return [future.result(timeout=2 * REQUEST_TIMEOUT_S) for future in futures]
