@@ -73,11 +73,16 @@ def measure(label: str, url: str, script: Path, args: list[str] | None = None) -
 
 def log_problems(server: LiveServer) -> list[str]:
     log = server.log()
-    return [
+    problems = [
         f"{server.log_path.name}: {word}"
         for word in ("Traceback", "database is locked")
         if word in log
     ]
+    if "Traceback" in log:
+        # The work folder is deleted afterwards: keep the evidence in the printed report.
+        excerpt = log[log.index("Traceback") :].splitlines()[:40]
+        print(f"--- {server.log_path.name}, first traceback ---", *excerpt, sep="\n")
+    return problems
 
 
 def run_all(workdir: Path) -> HttpResults:

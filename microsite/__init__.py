@@ -33,9 +33,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
-    from . import cli, errors, models, security, templating  # noqa: F401 - models registers tables
+    from . import (
+        caching,
+        cli,
+        errors,
+        models,  # noqa: F401 - importing it registers the tables
+        security,
+        templating,
+    )
     from .views import api, booking, health, pages
 
+    caching.init_app(app)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

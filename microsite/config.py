@@ -22,6 +22,8 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_SECURE": False,  # set True behind HTTPS (see docs/deploy in README)
     # Used for canonical URLs, the sitemap and the calendar UID domain.
     "SITE_URL": "http://127.0.0.1:5000",
+    # Seconds a free-slot list may be reused by one process (0 = never); bookings always re-check.
+    "SLOT_CACHE_SECONDS": 2,
     # Seconds a booking form must be open before it is accepted (simple bot guard).
     "BOOKING_MIN_FILL_SECONDS": 3,
     # Clinic facts shown on the pages. Demo values until the clinic supplies real ones.

@@ -34,8 +34,14 @@ def _content_security_policy() -> str:
     )
 
 
+# Responses that are not pages (JSON, calendar files) may load nothing at all.
+NON_HTML_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
 def set_security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", _content_security_policy())
+    is_html = response.mimetype == "text/html"
+    policy = _content_security_policy() if is_html else NON_HTML_POLICY
+    response.headers.setdefault("Content-Security-Policy", policy)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     # same-origin, not no-referrer: Flask-WTF's HTTPS referrer check needs it on POSTs.
     response.headers.setdefault("Referrer-Policy", "same-origin")

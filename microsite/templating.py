@@ -16,7 +16,11 @@ def format_local(value: datetime, style: str = "datetime") -> str:
     "time" (9:30 AM), "time_zone" (9:30 AM EST),
     "date_iso" (2026-11-30, for links).
     """
-    local = to_local(value)
+    return format_wall_clock(to_local(value), style)
+
+
+def format_wall_clock(local: datetime, style: str = "datetime") -> str:
+    """`format_local` for a datetime already in the clinic's zone (saves the conversion)."""
     if style == "date_iso":
         return local.date().isoformat()
     clock_time = local.strftime("%I:%M %p").lstrip("0")

@@ -52,6 +52,8 @@ def base_config(database_url: str, **overrides) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SERVER_NAME": None,
         "BOOKING_MIN_FILL_SECONDS": 0,
+        # Tests insert bookings behind the app's back; test_availability_cache covers caching.
+        "SLOT_CACHE_SECONDS": 0,
     }
     config.update(overrides)
     return config

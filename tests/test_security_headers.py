@@ -10,8 +10,8 @@ from sqlalchemy import text
 from microsite.extensions import db
 
 
-@pytest.mark.parametrize("path", ["/", "/book/", "/no-such-page", "/healthz"])
-def test_strict_headers_on_every_response(client, path):
+@pytest.mark.parametrize("path", ["/", "/book/", "/no-such-page"])
+def test_strict_headers_on_every_page(client, path):
     response = client.get(path)
     csp = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp
@@ -21,6 +21,13 @@ def test_strict_headers_on_every_response(client, path):
     assert "unsafe-inline" not in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/slots", "/robots.txt"])
+def test_responses_that_are_not_pages_may_load_nothing(client, path):
+    response = client.get(path)
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_each_response_gets_its_own_nonce_and_inline_scripts_carry_it(client):

@@ -6,13 +6,14 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import clock, scheduling
+from ..caching import availability_cache
 from ..database import write_transaction
 from ..extensions import db
 from ..models import BOOKING_CANCELLED, Booking, ConsultationType
@@ -80,9 +81,11 @@ def new_reference() -> str:
 
 
 def find_by_idempotency_key(idempotency_key: str) -> Booking | None:
-    return db.session.scalars(
-        select(Booking).where(Booking.idempotency_key == idempotency_key)
-    ).first()
+    # Probe with a bare id first: almost every booking is new, and this runs under the lock.
+    booking_id = db.session.scalar(
+        select(Booking.id).where(Booking.idempotency_key == idempotency_key)
+    )
+    return None if booking_id is None else db.session.get(Booking, booking_id)
 
 
 def book_slot(
@@ -101,23 +104,21 @@ def book_slot(
     choice = parse_slot_key(key)
     if choice is None:
         raise _not_offered()
-    consultation_type = schedule_service.get_consultation_type(consultation_type_id)
-    existing = find_by_idempotency_key(idempotency_key)
-    if existing is not None:
-        return existing
+    # The schedule (hours, closures) is read before the write lock: on SQLite every booking
+    # waits for that lock, so only the re-check against bookings and the insert happen under it.
+    request = _SlotRequest.prepare(consultation_type_id, choice)
     try:
         with write_transaction():
             existing = find_by_idempotency_key(idempotency_key)
             if existing is not None:
                 return existing
-            clinician_id = _bookable_clinician(consultation_type, choice)
             booking = Booking(
                 uid=f"{uuid.uuid4()}@{current_app.config['CLINIC_DOMAIN']}",
                 reference=_unused_reference(),
-                clinician_id=clinician_id,
-                consultation_type_id=consultation_type.id,
+                clinician_id=request.free_clinician(),
+                consultation_type_id=request.consultation_type_id,
                 starts_at=choice.start,
-                ends_at=choice.start + timedelta(minutes=consultation_type.duration_minutes),
+                ends_at=choice.start + request.rules.duration,
                 patient_name=patient.name,
                 patient_email=patient.email,
                 patient_phone=patient.phone_e164,
@@ -127,15 +128,17 @@ def book_slot(
             )
             db.session.add(booking)
             db.session.flush()
+            booking_id = booking.id
     except (IntegrityError, SlotTakenError):
         # Someone won the race: another patient, or this same form sent twice at once (its
         # twin committed while we checked). Only the first case is the patient's problem.
         existing = find_by_idempotency_key(idempotency_key)
         if existing is not None:
             return existing
-        log.info("slot taken: type=%s start=%s", consultation_type.id, choice.start)
+        log.info("slot taken: type=%s start=%s", request.consultation_type_id, choice.start)
         raise SlotTakenError(choice.start, choice.clinician_id) from None
-    log.info("booking created: id=%s type=%s", booking.id, consultation_type.id)
+    availability_cache().clear()
+    log.info("booking created: id=%s type=%s", booking_id, request.consultation_type_id)
     return booking
 
 
@@ -154,6 +157,7 @@ def cancel_booking(reference: str) -> Booking:
             booking.status = BOOKING_CANCELLED
             booking.cancelled_at = clock.now()
             booking.sequence += 1  # a later METHOD:CANCEL must outrank every invite sent
+    availability_cache().clear()
     log.info("booking cancelled: id=%s", booking.id)
     return booking
 
@@ -164,7 +168,7 @@ def slot_problem(consultation_type: ConsultationType, key: str) -> BookingError 
     if choice is None:
         return _not_offered()
     try:
-        _bookable_clinician(consultation_type, choice)
+        _SlotRequest.prepare(consultation_type.id, choice).free_clinician()
     except BookingError as error:
         return error
     return None
@@ -175,33 +179,53 @@ def _not_offered() -> SlotNotBookableError:
     return SlotNotBookableError(UNBOOKABLE_MESSAGES[reason], reason=reason.value)
 
 
-def _bookable_clinician(consultation_type: ConsultationType, choice: SlotChoice) -> int:
-    """The clinician to book: the one chosen, or the least busy free one for "any"."""
-    now = clock.now()
-    schedule = schedule_service.load_schedule(now)
-    rules = schedule_service.rules_for(consultation_type)
-    booked = schedule_service.load_booked(choice.start, choice.start + rules.duration)
-    if choice.clinician_id is None:
-        candidates = [c.clinician_id for c in schedule.clinicians]
-    else:
-        candidates = [choice.clinician_id]
-    reasons = {
-        clinician_id: scheduling.check_slot(
-            schedule, rules, booked, now=now, clinician_id=clinician_id, start=choice.start
+@dataclass(frozen=True)
+class _SlotRequest:
+    """A requested slot with the schedule it is judged by (plain values, no ORM objects)."""
+
+    choice: SlotChoice
+    consultation_type_id: int
+    rules: scheduling.ConsultationRules
+    schedule: scheduling.Schedule
+    now: datetime
+
+    @classmethod
+    def prepare(cls, consultation_type_id: int, choice: SlotChoice) -> _SlotRequest:
+        now = clock.now()
+        only = None if choice.clinician_id is None else [choice.clinician_id]
+        return cls(
+            choice=choice,
+            consultation_type_id=consultation_type_id,
+            rules=schedule_service.consultation_rules(consultation_type_id),
+            schedule=schedule_service.load_schedule(now, only),
+            now=now,
         )
-        for clinician_id in candidates
-    }
-    free = [
-        scheduling.Slot(choice.start, choice.start + rules.duration, clinician_id)
-        for clinician_id, reason in reasons.items()
-        if reason is None
-    ]
-    if free:
-        return scheduling.one_per_start(free, booked, schedule.timezone)[0].clinician_id
-    if scheduling.Unbookable.TAKEN in reasons.values():
-        raise SlotTakenError(choice.start, choice.clinician_id)
-    reason = next(iter(reasons.values()), scheduling.Unbookable.NOT_OFFERED)
-    raise SlotNotBookableError(UNBOOKABLE_MESSAGES[reason], reason=reason.value)
+
+    def free_clinician(self) -> int:
+        """The clinician to book: the one chosen, or the least busy free one for "any"."""
+        start, rules, schedule = self.choice.start, self.rules, self.schedule
+        if self.choice.clinician_id is None:
+            candidates = [c.clinician_id for c in schedule.clinicians]
+        else:
+            candidates = [self.choice.clinician_id]
+        booked = schedule_service.load_booked(start, start + rules.duration, candidates)
+        reasons = {
+            clinician_id: scheduling.check_slot(
+                schedule, rules, booked, now=self.now, clinician_id=clinician_id, start=start
+            )
+            for clinician_id in candidates
+        }
+        free = [
+            scheduling.Slot(start, start + rules.duration, clinician_id)
+            for clinician_id, reason in reasons.items()
+            if reason is None
+        ]
+        if free:
+            return scheduling.one_per_start(free, booked, schedule.timezone)[0].clinician_id
+        if scheduling.Unbookable.TAKEN in reasons.values():
+            raise SlotTakenError(start, self.choice.clinician_id)
+        reason = next(iter(reasons.values()), scheduling.Unbookable.NOT_OFFERED)
+        raise SlotNotBookableError(UNBOOKABLE_MESSAGES[reason], reason=reason.value)
 
 
 def _unused_reference() -> str:

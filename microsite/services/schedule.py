@@ -10,9 +10,17 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
 from .. import clock, scheduling
+from ..caching import schedule_cache
 from ..clinic import clinic_timezone
 from ..extensions import db
-from ..models import ACTIVE_BOOKING_SQL, Booking, Clinician, Closure, ConsultationType
+from ..models import (
+    ACTIVE_BOOKING_SQL,
+    Booking,
+    Clinician,
+    Closure,
+    ConsultationType,
+    WorkingHours,
+)
 from .errors import UnknownConsultationTypeError
 
 # Bookings this far either side of a window can still block it through buffers and DST shifts.
@@ -41,6 +49,12 @@ def active_clinicians() -> list[Clinician]:
     return list(db.session.scalars(query))
 
 
+def clinician_names() -> dict[int, str]:
+    """Names of the clinicians who take bookings, by id (a light read for labels)."""
+    query = select(Clinician.id, Clinician.name).where(Clinician.is_active)
+    return {clinician_id: name for clinician_id, name in db.session.execute(query)}
+
+
 def rules_for(consultation_type: ConsultationType) -> scheduling.ConsultationRules:
     return scheduling.ConsultationRules(
         duration=timedelta(minutes=consultation_type.duration_minutes),
@@ -52,32 +66,65 @@ def rules_for(consultation_type: ConsultationType) -> scheduling.ConsultationRul
     )
 
 
-def load_schedule(now: datetime) -> scheduling.Schedule:
-    """Active clinicians, their weekly hours and the closures that have not ended yet."""
-    closures = db.session.scalars(select(Closure).where(Closure.ends_at > now)).all()
-    clinicians = []
-    for clinician in active_clinicians():
-        clinicians.append(
-            scheduling.ClinicianSchedule(
-                clinician_id=clinician.id,
-                weekly_hours=tuple(
-                    scheduling.WeeklyRange(h.weekday, h.start_time, h.end_time)
-                    for h in clinician.weekly_hours
-                ),
-                closures=tuple(
-                    scheduling.Span(c.starts_at, c.ends_at)
-                    for c in closures
-                    if c.clinician_id == clinician.id
-                ),
-                daily_cap=clinician.daily_cap,
-            )
+def consultation_rules(type_id: int) -> scheduling.ConsultationRules:
+    """The engine's rules for an active consultation type (cached briefly: read per booking)."""
+    return schedule_cache().get_or_compute(
+        ("rules", type_id), lambda: rules_for(get_consultation_type(type_id))
+    )
+
+
+def load_schedule(
+    now: datetime, clinician_ids: Collection[int] | None = None
+) -> scheduling.Schedule:
+    """Active clinicians (only these ids, if given), their weekly hours and open closures.
+
+    Read on every slot list and every booking, so cached briefly (see `caching`).
+    """
+    key = ("schedule", None if clinician_ids is None else tuple(sorted(clinician_ids)))
+    return schedule_cache().get_or_compute(key, lambda: _read_schedule(now, clinician_ids))
+
+
+def _read_schedule(now: datetime, clinician_ids: Collection[int] | None) -> scheduling.Schedule:
+    """The schedule as plain rows, not ORM objects: one query for hours, one for closures."""
+    hours_query = (
+        select(
+            Clinician.id,
+            Clinician.daily_cap,
+            WorkingHours.weekday,
+            WorkingHours.start_time,
+            WorkingHours.end_time,
         )
+        .outerjoin(WorkingHours, WorkingHours.clinician_id == Clinician.id)
+        .where(Clinician.is_active)
+        .order_by(Clinician.display_order, Clinician.id)
+    )
+    closures_query = select(Closure.clinician_id, Closure.starts_at, Closure.ends_at).where(
+        Closure.ends_at > now
+    )
+    if clinician_ids is not None:
+        hours_query = hours_query.where(Clinician.id.in_(list(clinician_ids)))
+    caps: dict[int, int | None] = {}
+    hours: dict[int, list[scheduling.WeeklyRange]] = {}
+    for clinician_id, cap, weekday, start, end in db.session.execute(hours_query):
+        caps[clinician_id] = cap
+        ranges = hours.setdefault(clinician_id, [])
+        if weekday is not None:
+            ranges.append(scheduling.WeeklyRange(weekday, start, end))
+    closures: dict[int | None, list[scheduling.Span]] = {}
+    for clinician_id, starts_at, ends_at in db.session.execute(closures_query):
+        closures.setdefault(clinician_id, []).append(scheduling.Span(starts_at, ends_at))
     return scheduling.Schedule(
         timezone=clinic_timezone(),
-        clinicians=tuple(clinicians),
-        clinic_closures=tuple(
-            scheduling.Span(c.starts_at, c.ends_at) for c in closures if c.clinician_id is None
+        clinicians=tuple(
+            scheduling.ClinicianSchedule(
+                clinician_id=clinician_id,
+                weekly_hours=tuple(ranges),
+                closures=tuple(closures.get(clinician_id, ())),
+                daily_cap=caps[clinician_id],
+            )
+            for clinician_id, ranges in hours.items()
         ),
+        clinic_closures=tuple(closures.get(None, ())),
     )
 
 
@@ -127,9 +174,9 @@ def free_slots(
 ) -> list[scheduling.Slot]:
     """Free slots for a type over clinic-local days; one per time when any clinician will do."""
     now = clock.now()
-    schedule = load_schedule(now)
-    window = local_day_bounds(start_date, days, schedule.timezone)
     clinician_ids = None if clinician_id is None else [clinician_id]
+    schedule = load_schedule(now, clinician_ids)
+    window = local_day_bounds(start_date, days, schedule.timezone)
     booked = load_booked(*window, clinician_ids)
     slots = scheduling.free_slots(
         schedule,
@@ -149,8 +196,8 @@ def first_available(
     consultation_type: ConsultationType, clinician_id: int | None = None
 ) -> scheduling.Slot | None:
     now = clock.now()
-    schedule = load_schedule(now)
-    rules = rules_for(consultation_type)
     clinician_ids = None if clinician_id is None else [clinician_id]
+    schedule = load_schedule(now, clinician_ids)
+    rules = rules_for(consultation_type)
     booked = load_booked(now, now + rules.horizon, clinician_ids)
     return scheduling.first_available(schedule, rules, booked, now=now, clinician_ids=clinician_ids)

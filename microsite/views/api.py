@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
 from .. import clock
-from ..clinic import clinic_timezone, to_local
+from ..caching import availability_cache
+from ..clinic import clinic_timezone
 from ..services import booking as booking_service
 from ..services import schedule as schedule_service
 from ..services.errors import UnknownConsultationTypeError
-from ..templating import format_local
+from ..templating import format_wall_clock
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -34,6 +36,14 @@ def _int_param(name: str, *, required: bool) -> int | None:
     return int(raw)
 
 
+def _date_param(name: str) -> date | None:
+    raw = request.args.get(name, "").strip()
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise BadParameterError(f"'{name}' must be a date like 2026-11-30.") from None
+
+
 @bp.get("/slots")
 def slots():
     """GET /api/slots?type=<id>&from=YYYY-MM-DD&days=N[&clinician=<id>]"""
@@ -41,42 +51,51 @@ def slots():
         type_id = _int_param("type", required=True)
         days = _int_param("days", required=False)
         days = DEFAULT_DAYS if days is None else days
-        clinician_id = _int_param("clinician", required=False)
-        raw_from = request.args.get("from", "").strip()
-        try:
-            start_date = date.fromisoformat(raw_from) if raw_from else None
-        except ValueError:
-            raise BadParameterError("'from' must be a date like 2026-11-30.") from None
         if not 1 <= days <= MAX_DAYS:
             raise BadParameterError(f"'days' must be between 1 and {MAX_DAYS}.")
-        consultation_type = schedule_service.get_consultation_type(type_id)
-        clinicians = {c.id: c for c in schedule_service.active_clinicians()}
-        if clinician_id is not None and clinician_id not in clinicians:
-            raise BadParameterError("'clinician' is not a clinician who takes bookings.")
+        clinician_id = _int_param("clinician", required=False)
+        start_date = _date_param("from") or clock.now().astimezone(clinic_timezone()).date()
     except BadParameterError as error:
         return {"error": str(error)}, 400
-    except UnknownConsultationTypeError as error:
-        return {"error": f"'type': {error}"}, 400
+    key = ("api-slots", type_id, start_date, days, clinician_id)
+    body, status = availability_cache().get_or_compute(
+        key, lambda: _slots_answer(type_id, start_date, days, clinician_id)
+    )
+    return Response(body, status, mimetype="application/json")
 
+
+def _slots_answer(
+    type_id: int, start_date: date, days: int, clinician_id: int | None
+) -> tuple[bytes, int]:
+    """The serialised answer for one query and its status; cacheable either way."""
+    try:
+        consultation_type = schedule_service.get_consultation_type(type_id)
+    except UnknownConsultationTypeError as error:
+        return json.dumps({"error": f"'type': {error}"}).encode(), 400
+    names = schedule_service.clinician_names()
+    if clinician_id is not None and clinician_id not in names:
+        error = "'clinician' is not a clinician who takes bookings."
+        return json.dumps({"error": error}).encode(), 400
     tz = clinic_timezone()
-    if start_date is None:
-        start_date = clock.now().astimezone(tz).date()
     found = schedule_service.free_slots(consultation_type, start_date, days, clinician_id)
-    return {
+    answer = {
         "type": consultation_type.id,
         "timezone": tz.key,
         "from": start_date.isoformat(),
         "days": days,
-        "slots": [
-            {
-                "start": slot.start.isoformat().replace("+00:00", "Z"),
-                "end": slot.end.isoformat().replace("+00:00", "Z"),
-                "local_date": to_local(slot.start).date().isoformat(),
-                "local_time": format_local(slot.start, "time_zone"),
-                "display": format_local(slot.start),
-                "clinician": {"id": slot.clinician_id, "name": clinicians[slot.clinician_id].name},
-                "key": booking_service.slot_key(slot.start, clinician_id),
-            }
-            for slot in found
-        ],
+        "slots": [_slot_json(slot, tz, names, clinician_id) for slot in found],
+    }
+    return json.dumps(answer, ensure_ascii=False).encode(), 200
+
+
+def _slot_json(slot, tz, names: dict[int, str], clinician_id: int | None) -> dict:
+    local = slot.start.astimezone(tz)
+    return {
+        "start": f"{slot.start:%Y-%m-%dT%H:%M:%SZ}",
+        "end": f"{slot.end:%Y-%m-%dT%H:%M:%SZ}",
+        "local_date": local.date().isoformat(),
+        "local_time": format_wall_clock(local, "time_zone"),
+        "display": format_wall_clock(local),
+        "clinician": {"id": slot.clinician_id, "name": names[slot.clinician_id]},
+        "key": booking_service.slot_key(slot.start, clinician_id),
     }

@@ -1,0 +1,62 @@
+"""Cancelling a booking keeps it (status, UID, a higher SEQUENCE) and frees its time at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from booking_helpers import submit
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from microsite.extensions import db
+from microsite.models import Booking
+from microsite.services.booking import cancel_booking
+from microsite.services.errors import BookingNotFoundError
+
+TUESDAY_9AM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def booking(frozen_clock, make_clinician, make_consultation_type, make_booking):
+    return make_booking(make_clinician(), make_consultation_type(), TUESDAY_9AM)
+
+
+def test_cancelling_keeps_the_booking_with_a_higher_sequence(booking, frozen_clock):
+    uid = booking.uid
+    frozen_clock.advance(timedelta(minutes=5))
+    cancelled = cancel_booking(booking.reference.lower())
+    assert cancelled.status == "cancelled"
+    assert cancelled.uid == uid
+    assert cancelled.sequence == 1
+    assert cancelled.cancelled_at == frozen_clock()
+    assert db.session.scalars(select(Booking)).one().id == booking.id  # not deleted
+
+
+def test_cancelling_twice_changes_nothing_more(booking):
+    cancel_booking(booking.reference)
+    again = cancel_booking(booking.reference)
+    assert again.sequence == 1
+
+
+def test_an_unknown_reference_is_refused(booking):
+    with pytest.raises(BookingNotFoundError):
+        cancel_booking("ZZZZZZ")
+
+
+def test_the_freed_time_can_be_booked_again(client, booking):
+    key = f"{booking.clinician_id}-20261201T1400Z"
+    url = f"/book/details?type={booking.consultation_type_id}&slot={key}"
+    assert client.get(url).status_code == 409  # taken
+    cancel_booking(booking.reference)
+    assert submit(client, booking.consultation_type_id, key).status_code == 303
+
+
+def test_the_cli_cancels_by_reference(app, booking):
+    runner = CliRunner()
+    result = runner.invoke(app.cli, ["bookings", "cancel", booking.reference])
+    assert result.exit_code == 0, result.output
+    assert f"Booking {booking.reference} is cancelled." in result.output
+    missing = runner.invoke(app.cli, ["bookings", "cancel", "ZZZZZZ"])
+    assert missing.exit_code != 0
+    assert "No booking has that reference" in missing.output
