@@ -7,21 +7,11 @@ from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy.exc import OperationalError
+from tests_support import PAGE_PATHS
 
 from microsite import create_app
 from microsite.views import pages
 
-PAGE_PATHS = [
-    "/",
-    "/ketamine-therapy",
-    "/how-it-works",
-    "/safety",
-    "/who-it-may-help",
-    "/what-to-expect",
-    "/faq",
-    "/about",
-    "/privacy",
-]
 CRISIS_SENTENCE = "This site is not an emergency service."
 PLACEHOLDER_LABEL = "Placeholder — the clinic will replace this text"
 

@@ -9,20 +9,10 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
+from tests_support import PAGE_PATHS
 
 from microsite import create_app
 
-PAGE_PATHS = [
-    "/",
-    "/ketamine-therapy",
-    "/how-it-works",
-    "/safety",
-    "/who-it-may-help",
-    "/what-to-expect",
-    "/faq",
-    "/about",
-    "/privacy",
-]
 SITE_URL = "http://127.0.0.1:5000"  # the default config's SITE_URL
 SITEMAP_NS = {"sm": "http://www.sitemaps.org/schemas/sitemap/0.9"}
 HOME_PAGE_BUDGET_BYTES = 40 * 1024

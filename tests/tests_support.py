@@ -13,6 +13,18 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
+# The clinic's informational pages, written out (not read from the app) so a lost page fails.
+PAGE_PATHS = [
+    "/",
+    "/ketamine-therapy",
+    "/how-it-works",
+    "/safety",
+    "/who-it-may-help",
+    "/what-to-expect",
+    "/faq",
+    "/about",
+    "/privacy",
+]
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
