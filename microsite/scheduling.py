@@ -138,8 +138,9 @@ def check_slot(
     """None when this exact slot is bookable, else the first reason in `Unbookable` order.
 
     Agrees with `free_slots` by construction: past the time checks it asks `free_slots` for
-    the start's clinic-local day, once without bookings (NOT_OFFERED when absent) and once
-    with them (TAKEN when absent).
+    the start's clinic-local day with the bookings (bookable when present) and, only when
+    absent, without them (NOT_OFFERED when absent then too, else TAKEN). Bookable first:
+    a booking runs this under the database's write lock, and almost every request is free.
     """
     now_at, at = _at(now), _at(start)
     _validate(rules)
@@ -163,9 +164,9 @@ def check_slot(
         )
         return any(slot.start - _EPOCH == at for slot in slots)
 
-    if not offered(()):
-        return Unbookable.NOT_OFFERED
-    return None if offered(booked) else Unbookable.TAKEN
+    if offered(booked):
+        return None
+    return Unbookable.TAKEN if offered(()) else Unbookable.NOT_OFFERED
 
 
 def first_available(

@@ -169,3 +169,23 @@ def test_one_idempotency_key_sent_at_once_makes_one_booking(app, clinic):
     assert len(set(results)) == 1, results
     assert isinstance(results[0], str)
     assert active_bookings() == 1
+
+
+def test_a_repeated_reference_is_drawn_again_not_reported_as_taken(app, clinic, monkeypatch):
+    clinician, consultation_type = clinic
+    first = booking_service.book_slot(
+        consultation_type_id=consultation_type.id,
+        key=booking_service.slot_key(TUESDAY_9AM, clinician.id),
+        patient=patient(1),
+        idempotency_key=uuid.uuid4().hex,
+    )
+    draws = iter([first.reference, "QRSTUV"])
+    monkeypatch.setattr(booking_service, "new_reference", lambda: next(draws))
+    second = booking_service.book_slot(
+        consultation_type_id=consultation_type.id,
+        key=booking_service.slot_key(TUESDAY_9AM + timedelta(hours=2), clinician.id),
+        patient=patient(2),
+        idempotency_key=uuid.uuid4().hex,
+    )
+    assert second.reference == "QRSTUV"
+    assert active_bookings() == 2

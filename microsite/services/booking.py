@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import clock, scheduling
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # Read aloud on the phone: no 0/O, no 1/I/L.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 REFERENCE_LENGTH = 6
+REFERENCE_ATTEMPTS = 5
 ANY_CLINICIAN = "any"
 SLOT_KEY_TIME_FORMAT = "%Y%m%dT%H%MZ"
 
@@ -80,11 +81,15 @@ def new_reference() -> str:
     return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 
 
+# Built once: probed under the write lock on every booking.
+_BOOKING_ID_BY_IDEMPOTENCY_KEY = select(Booking.id).where(
+    Booking.idempotency_key == bindparam("key")
+)
+
+
 def find_by_idempotency_key(idempotency_key: str) -> Booking | None:
     # Probe with a bare id first: almost every booking is new, and this runs under the lock.
-    booking_id = db.session.scalar(
-        select(Booking.id).where(Booking.idempotency_key == idempotency_key)
-    )
+    booking_id = db.session.scalar(_BOOKING_ID_BY_IDEMPOTENCY_KEY, {"key": idempotency_key})
     return None if booking_id is None else db.session.get(Booking, booking_id)
 
 
@@ -107,36 +112,44 @@ def book_slot(
     # The schedule (hours, closures) is read before the write lock: on SQLite every booking
     # waits for that lock, so only the re-check against bookings and the insert happen under it.
     request = _SlotRequest.prepare(consultation_type_id, choice)
-    try:
-        with write_transaction():
+    booking = Booking(
+        uid=f"{uuid.uuid4()}@{current_app.config['CLINIC_DOMAIN']}",
+        consultation_type_id=request.consultation_type_id,
+        starts_at=choice.start,
+        ends_at=choice.start + request.rules.duration,
+        patient_name=patient.name,
+        patient_email=patient.email,
+        patient_phone=patient.phone_e164,
+        patient_birth_date=patient.birth_date,
+        patient_note=patient.note,
+        idempotency_key=idempotency_key,
+    )
+    for _attempt in range(REFERENCE_ATTEMPTS):
+        # Drawn, not looked up: the unique constraint catches the one-in-a-billion repeat,
+        # and checking first would cost a query under the write lock on every booking.
+        booking.reference = new_reference()
+        try:
+            with write_transaction():
+                existing = find_by_idempotency_key(idempotency_key)
+                if existing is not None:
+                    return existing
+                booking.clinician_id = request.free_clinician()
+                db.session.add(booking)
+                db.session.flush()
+                booking_id = booking.id
+            break
+        except (IntegrityError, SlotTakenError):
+            # Someone won the race: another patient, or this same form sent twice at once
+            # (its twin committed while we checked). Only the first is the patient's problem.
             existing = find_by_idempotency_key(idempotency_key)
             if existing is not None:
                 return existing
-            booking = Booking(
-                uid=f"{uuid.uuid4()}@{current_app.config['CLINIC_DOMAIN']}",
-                reference=_unused_reference(),
-                clinician_id=request.free_clinician(),
-                consultation_type_id=request.consultation_type_id,
-                starts_at=choice.start,
-                ends_at=choice.start + request.rules.duration,
-                patient_name=patient.name,
-                patient_email=patient.email,
-                patient_phone=patient.phone_e164,
-                patient_birth_date=patient.birth_date,
-                patient_note=patient.note,
-                idempotency_key=idempotency_key,
-            )
-            db.session.add(booking)
-            db.session.flush()
-            booking_id = booking.id
-    except (IntegrityError, SlotTakenError):
-        # Someone won the race: another patient, or this same form sent twice at once (its
-        # twin committed while we checked). Only the first case is the patient's problem.
-        existing = find_by_idempotency_key(idempotency_key)
-        if existing is not None:
-            return existing
-        log.info("slot taken: type=%s start=%s", request.consultation_type_id, choice.start)
-        raise SlotTakenError(choice.start, choice.clinician_id) from None
+            if _reference_taken(booking.reference):
+                continue
+            log.info("slot taken: type=%s start=%s", request.consultation_type_id, choice.start)
+            raise SlotTakenError(choice.start, choice.clinician_id) from None
+    else:
+        raise RuntimeError("could not draw an unused booking reference")
     availability_cache().clear()
     log.info("booking created: id=%s type=%s", booking_id, request.consultation_type_id)
     return booking
@@ -228,9 +241,5 @@ class _SlotRequest:
         raise SlotNotBookableError(UNBOOKABLE_MESSAGES[reason], reason=reason.value)
 
 
-def _unused_reference() -> str:
-    while True:
-        reference = new_reference()
-        taken = db.session.scalar(select(func.count()).where(Booking.reference == reference))
-        if not taken:
-            return reference
+def _reference_taken(reference: str) -> bool:
+    return bool(db.session.scalar(select(func.count()).where(Booking.reference == reference)))

@@ -6,12 +6,13 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import selectinload
 
 from .. import clock, scheduling
 from ..caching import schedule_cache
 from ..clinic import clinic_timezone
+from ..database import UTCDateTime
 from ..extensions import db
 from ..models import (
     ACTIVE_BOOKING_SQL,
@@ -128,34 +129,43 @@ def _read_schedule(now: datetime, clinician_ids: Collection[int] | None) -> sche
     )
 
 
+# Built once: bookings are read under the write lock on every booking, and rebuilding the
+# expression each time cost more than running it.
+_ACTIVE_BOOKINGS_BETWEEN = (
+    select(
+        Booking.clinician_id,
+        Booking.starts_at,
+        Booking.ends_at,
+        ConsultationType.buffer_before_minutes,
+        ConsultationType.buffer_after_minutes,
+    )
+    .join(ConsultationType, Booking.consultation_type_id == ConsultationType.id)
+    .where(text(f"booking.{ACTIVE_BOOKING_SQL}"))
+    .where(Booking.starts_at < bindparam("until", type_=UTCDateTime()))
+    .where(Booking.ends_at > bindparam("since", type_=UTCDateTime()))
+)
+_OF_CLINICIANS = _ACTIVE_BOOKINGS_BETWEEN.where(
+    Booking.clinician_id.in_(bindparam("clinician_ids", expanding=True))
+)
+
+
 def load_booked(
     window_start: datetime, window_end: datetime, clinician_ids: Collection[int] | None = None
 ) -> list[scheduling.Booked]:
     """Active bookings near the window, each with its own consultation type's buffers."""
-    query = (
-        select(
-            Booking.clinician_id,
-            Booking.starts_at,
-            Booking.ends_at,
-            ConsultationType.buffer_before_minutes,
-            ConsultationType.buffer_after_minutes,
-        )
-        .join(ConsultationType, Booking.consultation_type_id == ConsultationType.id)
-        .where(text(f"booking.{ACTIVE_BOOKING_SQL}"))
-        .where(Booking.starts_at < window_end + BOOKED_MARGIN)
-        .where(Booking.ends_at > window_start - BOOKED_MARGIN)
-    )
+    params = {"since": window_start - BOOKED_MARGIN, "until": window_end + BOOKED_MARGIN}
+    query = _ACTIVE_BOOKINGS_BETWEEN
     if clinician_ids is not None:
-        query = query.where(Booking.clinician_id.in_(list(clinician_ids)))
+        query, params["clinician_ids"] = _OF_CLINICIANS, list(clinician_ids)
     return [
         scheduling.Booked(
-            clinician_id=row.clinician_id,
-            start=row.starts_at,
-            end=row.ends_at,
-            buffer_before=timedelta(minutes=row.buffer_before_minutes),
-            buffer_after=timedelta(minutes=row.buffer_after_minutes),
+            clinician_id=clinician_id,
+            start=starts_at,
+            end=ends_at,
+            buffer_before=timedelta(minutes=before),
+            buffer_after=timedelta(minutes=after),
         )
-        for row in db.session.execute(query)
+        for clinician_id, starts_at, ends_at, before, after in db.session.execute(query, params)
     ]
 
 
