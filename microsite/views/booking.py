@@ -18,11 +18,12 @@ from flask import (
 )
 
 from .. import clock, ics
-from ..clinic import clinic_timezone, postal_address
+from ..clinic import clinic_timezone
 from ..extensions import db
 from ..forms import BookingForm, make_started_stamp
 from ..models import Booking
 from ..services import booking as booking_service
+from ..services import calendar_events
 from ..services import schedule as schedule_service
 from ..services.errors import BookingError, SlotTakenError, UnknownConsultationTypeError
 from . import picker
@@ -122,33 +123,14 @@ def confirmed():
 def confirmed_ics():
     booking = _confirmed_booking()
     body = ics.build_download(
-        calendar_event(booking), now=clock.now(), prodid=current_app.config["ICS_PRODID"]
+        calendar_events.booking_event(booking),
+        now=clock.now(),
+        prodid=current_app.config["ICS_PRODID"],
     )
     return Response(
         body,
         mimetype="text/calendar",
         headers={"Content-Disposition": 'attachment; filename="consultation.ics"'},
-    )
-
-
-def calendar_event(booking: Booking) -> ics.CalendarEvent:
-    """The privacy-safe calendar view of a booking: no name, nothing about the treatment."""
-    config = current_app.config
-    if booking.consultation_type.is_video:
-        location = "Video consultation (the clinic sends the link by email)"
-    else:
-        location = postal_address()
-    return ics.CalendarEvent(
-        uid=booking.uid,
-        sequence=booking.sequence,
-        start=booking.starts_at,
-        end=booking.ends_at,
-        summary=f"Consultation — {config['CLINIC_SHORT_NAME']}, ref {booking.reference}",
-        location=location,
-        description=(
-            f"Reference {booking.reference}. To change or cancel, call {config['CLINIC_PHONE']}."
-        ),
-        url=config["SITE_URL"],
     )
 
 
