@@ -5,17 +5,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from live_server import PATIENT
 from tests_support import csrf_token
 
-VALID_DETAILS = {
-    "full_name": "Jane Q. Patient",
-    "email": "jane.patient@example.com",
-    "phone": "(207) 555-0123",
-    "birth_date": "1984-05-06",
-    "note": "I have tried three antidepressants.",
-    "consent_privacy": "y",
-    "ack_not_emergency": "y",
-}
+# The same patient the real-process tests and benchmarks send, with a note filled in.
+VALID_DETAILS = {**PATIENT, "note": "I have tried three antidepressants."}
 HIDDEN_RE = re.compile(r'<input[^>]*name="(\w+)"[^>]*type="hidden"[^>]*value="([^"]*)"')
 HIDDEN_RE_ALT = re.compile(r'<input[^>]*type="hidden"[^>]*name="(\w+)"[^>]*value="([^"]*)"')
 

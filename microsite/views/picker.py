@@ -40,7 +40,7 @@ class DayOption:
 @dataclass
 class PickerView:
     consultation_type: ConsultationType
-    clinicians: list
+    clinicians: dict[int, str]  # id -> name, in display order
     clinician_id: int | None
     timezone_label: str
     week_start: date
@@ -85,8 +85,8 @@ def build(
         day = to_local(first.start).date() if first else None
     today = now.astimezone(tz).date()
     last_day = (now + timedelta(days=consultation_type.horizon_days)).astimezone(tz).date()
-    clinicians = schedule_service.active_clinicians()
-    if clinician_id not in {c.id for c in clinicians}:
+    clinicians = schedule_service.clinician_names()
+    if clinician_id not in clinicians:
         clinician_id = None
     anchor = min(max(week or day or today, today), last_day)
     week_start = anchor - timedelta(days=anchor.weekday())
