@@ -1,4 +1,4 @@
-"""Tables. Datetimes are aware UTC (`UTCDateTime`); names ending in `_at` are instants.
+"""The schedule and its bookings: clinicians, consultation types, hours, closures, bookings.
 
 The overlap guarantee itself lives in the migration (PostgreSQL exclusion constraint,
 SQLite triggers), because it is DDL that the ORM cannot express on both databases.
@@ -11,9 +11,9 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from . import clock
-from .database import UTCDateTime
-from .extensions import db
+from .. import clock
+from ..database import UTCDateTime
+from ..extensions import db
 
 BOOKING_CONFIRMED = "confirmed"
 BOOKING_CANCELLED = "cancelled"

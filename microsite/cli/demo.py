@@ -1,4 +1,4 @@
-"""Flask commands: `flask --app microsite seed-demo`."""
+"""Demo data and the interim booking commands: `seed-demo`, `bookings cancel`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from . import clock
-from .clinic import clinic_timezone
-from .database import write_transaction
-from .extensions import db
-from .models import Clinician, Closure, ConsultationType, WorkingHours
+from .. import clock
+from ..clinic import clinic_timezone
+from ..database import write_transaction
+from ..extensions import db
+from ..models import Clinician, Closure, ConsultationType, WorkingHours
 
 WEEKDAYS = range(5)  # Monday to Friday
 
@@ -24,8 +24,8 @@ bookings_group = AppGroup("bookings", help="Manage bookings until the staff cons
 @click.argument("reference")
 def cancel_command(reference: str) -> None:
     """Cancel the booking with this reference (its time becomes free again)."""
-    from .services.booking import cancel_booking
-    from .services.errors import BookingNotFoundError
+    from ..services.booking import cancel_booking
+    from ..services.errors import BookingNotFoundError
 
     try:
         booking = cancel_booking(reference)
@@ -121,7 +121,7 @@ def seed_demo() -> bool:
     return True
 
 
-def init_app(app: Flask) -> None:
+def register(app: Flask) -> None:
     app.cli.add_command(bookings_group)
 
     @app.cli.command("seed-demo")

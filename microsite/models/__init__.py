@@ -1,0 +1,33 @@
+"""Tables, one module per area; importing this package registers every table.
+
+Datetimes are aware UTC (`UTCDateTime`); names ending in `_at` are instants. Add a new area as
+its own module here and import it below, so `from microsite.models import X` keeps working.
+"""
+
+from .booking import (
+    ACTIVE_BOOKING_SQL,
+    BOOKING_CANCELLED,
+    BOOKING_CONFIRMED,
+    BOOKING_STATUSES,
+    MODE_IN_PERSON,
+    MODE_VIDEO,
+    Booking,
+    Clinician,
+    Closure,
+    ConsultationType,
+    WorkingHours,
+)
+
+__all__ = [
+    "ACTIVE_BOOKING_SQL",
+    "BOOKING_CANCELLED",
+    "BOOKING_CONFIRMED",
+    "BOOKING_STATUSES",
+    "MODE_IN_PERSON",
+    "MODE_VIDEO",
+    "Booking",
+    "Clinician",
+    "Closure",
+    "ConsultationType",
+    "WorkingHours",
+]
