@@ -60,3 +60,23 @@ def test_the_cli_cancels_by_reference(app, booking):
     missing = runner.invoke(app.cli, ["bookings", "cancel", "ZZZZZZ"])
     assert missing.exit_code != 0
     assert "No booking has that reference" in missing.output
+
+
+def test_a_cancelled_booking_reads_as_cancelled_in_its_calendar_event(booking):
+    from microsite import ics
+    from microsite.services.calendar_events import booking_event
+
+    cancel_booking(booking.reference)
+    event = booking_event(booking)
+    assert event.cancelled
+    body = ics.build_download(event, now=booking.cancelled_at, prodid="-//t//t//EN")
+    assert b"STATUS:CANCELLED" in body
+    assert b"SEQUENCE:1" in body
+    with pytest.raises(ValueError, match="cancel"):
+        ics.build_request(
+            event,
+            organizer=ics.Party("bookings@example.test"),
+            attendees=[ics.Party("dr@example.test")],
+            now=booking.cancelled_at,
+            prodid="-//t//t//EN",
+        )

@@ -27,4 +27,7 @@ def booking_event(booking: Booking) -> ics.CalendarEvent:
             f"Reference {booking.reference}. To change or cancel, call {config['CLINIC_PHONE']}."
         ),
         url=config["SITE_URL"],
+        # A cancelled booking must read as cancelled wherever it is shown (download, feed):
+        # at its raised SEQUENCE, a CONFIRMED copy would bring the appointment back.
+        cancelled=not booking.is_active,
     )
