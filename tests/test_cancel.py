@@ -80,3 +80,18 @@ def test_a_cancelled_booking_reads_as_cancelled_in_its_calendar_event(booking):
             now=booking.cancelled_at,
             prodid="-//t//t//EN",
         )
+
+
+def test_the_history_says_who_created_and_who_cancelled(client, frozen_clock, booking):
+    from microsite.services.history import booking_history
+
+    key = f"{booking.clinician_id}-20261202T1400Z"
+    assert submit(client, booking.consultation_type_id, key).status_code == 303
+    made = db.session.scalars(select(Booking).where(Booking.id != booking.id)).one()
+    frozen_clock.advance(timedelta(hours=1))
+    cancel_booking(made.reference)
+    history = [(e.kind, e.actor, e.at) for e in booking_history(made.id)]
+    assert history == [
+        ("created", "patient", made.created_at),
+        ("cancelled", "cli", frozen_clock()),
+    ]

@@ -17,6 +17,7 @@ from .booking import (
     ConsultationType,
     WorkingHours,
 )
+from .history import BookingEvent
 
 __all__ = [
     "ACTIVE_BOOKING_SQL",
@@ -26,6 +27,7 @@ __all__ = [
     "MODE_IN_PERSON",
     "MODE_VIDEO",
     "Booking",
+    "BookingEvent",
     "Clinician",
     "Closure",
     "ConsultationType",

@@ -17,8 +17,10 @@ from ..caching import availability_cache
 from ..database import write_transaction
 from ..extensions import db
 from ..models import BOOKING_CANCELLED, Booking, ConsultationType
+from ..models.history import ACTOR_CLI, ACTOR_PATIENT, EVENT_CANCELLED, EVENT_CREATED
 from . import schedule as schedule_service
 from .errors import BookingError, BookingNotFoundError, SlotNotBookableError, SlotTakenError
+from .history import record_event
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ def book_slot(
     key: str,
     patient: PatientDetails,
     idempotency_key: str,
+    actor: str = ACTOR_PATIENT,
 ) -> Booking:
     """Book the slot a key names for a patient, or raise a BookingError.
 
@@ -137,6 +140,7 @@ def book_slot(
                 db.session.add(booking)
                 db.session.flush()
                 booking_id = booking.id
+                record_event(booking, EVENT_CREATED, actor)
             break
         except (IntegrityError, SlotTakenError):
             # Someone won the race: another patient, or this same form sent twice at once
@@ -155,7 +159,7 @@ def book_slot(
     return booking
 
 
-def cancel_booking(reference: str) -> Booking:
+def cancel_booking(reference: str, *, actor: str = ACTOR_CLI) -> Booking:
     """Cancel a booking by status (never deleted: its UID and history stay); frees its time.
 
     Cancelling twice is harmless. Raises BookingNotFoundError for an unknown reference.
@@ -170,6 +174,7 @@ def cancel_booking(reference: str) -> Booking:
             booking.status = BOOKING_CANCELLED
             booking.cancelled_at = clock.now()
             booking.sequence += 1  # a later METHOD:CANCEL must outrank every invite sent
+            record_event(booking, EVENT_CANCELLED, actor)
     availability_cache().clear()
     log.info("booking cancelled: id=%s", booking.id)
     return booking
