@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused outside debug/testing
 
 DEFAULTS: dict[str, object] = {
@@ -43,7 +45,48 @@ DEFAULTS: dict[str, object] = {
     "ICS_PRODID": "-//Bluewater Psychiatry//Booking microsite//EN",
     # Default country for phone numbers typed without a +country code.
     "PHONE_DEFAULT_REGION": "US",
+    # --- invites: email, outbox, reminders, the patient's manage link ---
+    # SMTP host for outgoing mail; empty = send nothing (messages wait in the outbox).
+    "MAIL_SERVER": "",
+    # SMTP port: 587 with MAIL_USE_TLS, 465 with MAIL_USE_SSL, 25 for a local relay.
+    "MAIL_PORT": 25,
+    # STARTTLS after connecting (port 587).
+    "MAIL_USE_TLS": False,
+    # TLS from the first byte (port 465); do not combine with MAIL_USE_TLS.
+    "MAIL_USE_SSL": False,
+    # SMTP login; empty = no AUTH.
+    "MAIL_USERNAME": "",
+    "MAIL_PASSWORD": "",
+    # Seconds any one SMTP network operation may take before the attempt is given up.
+    "MAIL_TIMEOUT": 10,
+    # Attempts per message before it is marked failed (shown by /readyz, retried by staff).
+    "MAIL_MAX_ATTEMPTS": 10,
+    # First retry after this many seconds, doubling each time, at most MAIL_RETRY_MAX_SECONDS.
+    "MAIL_RETRY_BASE_SECONDS": 60,
+    "MAIL_RETRY_MAX_SECONDS": 3600,
+    # Seconds a sender holds its claim on a batch; must exceed a few MAIL_TIMEOUTs.
+    "MAIL_LEASE_SECONDS": 300,
+    # Messages one sender claims at a time.
+    "MAIL_BATCH_SIZE": 20,
+    # Send from a thread in each app process right after a booking commits (never in the
+    # request). The test suite turns it off; `flask outbox send` from cron works either way.
+    "MAIL_SEND_IN_BACKGROUND": True,
+    # Seconds the background thread waits between looks for retries that have come due.
+    "MAIL_POLL_SECONDS": 60,
+    # Hours before the start that `flask reminders send` reminds the patient (or a timedelta).
+    "REMINDER_BEFORE": 24,
+    # Hours before the start after which patients must phone to cancel or move (or a timedelta).
+    "CANCEL_CUTOFF": 24,
 }
+
+
+def duration_setting(value: object) -> timedelta:
+    """A duration setting: a timedelta (instance/config.py) or a number of hours (env)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"expected hours or a timedelta, got {value!r}")
+    return timedelta(hours=value)
 
 
 class ConfigError(RuntimeError):

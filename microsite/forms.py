@@ -134,3 +134,13 @@ def read_started_stamp(stamp: str | None) -> float | None:
         return float(_stamp_serializer().loads(stamp or ""))
     except (BadSignature, TypeError, ValueError):
         return None
+
+
+class ManageCancelForm(FlaskForm):
+    """A patient cancelling from their manage link: nothing but the CSRF token."""
+
+
+class ManageRescheduleForm(FlaskForm):
+    """A patient moving their booking to the slot this key names (checked by the service)."""
+
+    slot = HiddenField(validators=[DataRequired(), Length(max=40)])

@@ -54,6 +54,8 @@ def base_config(database_url: str, **overrides) -> dict:
         "BOOKING_MIN_FILL_SECONDS": 0,
         # Tests insert bookings behind the app's back; test_availability_cache covers caching.
         "SLOT_CACHE_SECONDS": 0,
+        # No sender thread unless a test asks for one (tests/test_outbox.py does).
+        "MAIL_SEND_IN_BACKGROUND": False,
     }
     config.update(overrides)
     return config

@@ -18,6 +18,8 @@ from .booking import (
     WorkingHours,
 )
 from .history import BookingEvent
+from .manage import ManageLink
+from .outbox import OutboxMessage
 
 __all__ = [
     "ACTIVE_BOOKING_SQL",
@@ -30,6 +32,8 @@ __all__ = [
     "BookingEvent",
     "Clinician",
     "Closure",
+    "ManageLink",
+    "OutboxMessage",
     "ConsultationType",
     "WorkingHours",
 ]

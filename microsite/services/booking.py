@@ -16,8 +16,9 @@ from .. import clock, scheduling
 from ..caching import availability_cache
 from ..database import write_transaction
 from ..extensions import db
-from ..models import BOOKING_CANCELLED, Booking, ConsultationType
-from ..models.history import ACTOR_CLI, ACTOR_PATIENT, EVENT_CANCELLED, EVENT_CREATED
+from ..models import Booking, ConsultationType
+from ..models.history import ACTOR_CLI, ACTOR_PATIENT, EVENT_CREATED
+from . import outbox
 from . import schedule as schedule_service
 from .errors import BookingError, BookingNotFoundError, SlotNotBookableError, SlotTakenError
 from .history import record_event
@@ -141,6 +142,8 @@ def book_slot(
                 db.session.flush()
                 booking_id = booking.id
                 record_event(booking, EVENT_CREATED, actor)
+                # The emails commit with the booking or not at all; they are sent afterwards.
+                outbox.queue_new_booking(booking)
             break
         except (IntegrityError, SlotTakenError):
             # Someone won the race: another patient, or this same form sent twice at once
@@ -156,28 +159,23 @@ def book_slot(
         raise RuntimeError("could not draw an unused booking reference")
     availability_cache().clear()
     log.info("booking created: id=%s type=%s", booking_id, request.consultation_type_id)
+    outbox.wake_sender()
     return booking
 
 
 def cancel_booking(reference: str, *, actor: str = ACTOR_CLI) -> Booking:
-    """Cancel a booking by status (never deleted: its UID and history stay); frees its time.
+    """Cancel a booking by its reference (the CLI's way in); see `lifecycle.cancel_booking`.
 
     Cancelling twice is harmless. Raises BookingNotFoundError for an unknown reference.
     """
-    with write_transaction():
-        booking = db.session.scalars(
-            select(Booking).where(Booking.reference == reference.strip().upper())
-        ).first()
-        if booking is None:
-            raise BookingNotFoundError()
-        if booking.status != BOOKING_CANCELLED:
-            booking.status = BOOKING_CANCELLED
-            booking.cancelled_at = clock.now()
-            booking.sequence += 1  # a later METHOD:CANCEL must outrank every invite sent
-            record_event(booking, EVENT_CANCELLED, actor)
-    availability_cache().clear()
-    log.info("booking cancelled: id=%s", booking.id)
-    return booking
+    from . import lifecycle  # lifecycle builds on this module
+
+    booking_id = db.session.scalar(
+        select(Booking.id).where(Booking.reference == reference.strip().upper())
+    )
+    if booking_id is None:
+        raise BookingNotFoundError()
+    return lifecycle.cancel_booking(booking_id, actor=actor)
 
 
 def slot_problem(consultation_type: ConsultationType, key: str) -> BookingError | None:
@@ -219,14 +217,20 @@ class _SlotRequest:
             now=now,
         )
 
-    def free_clinician(self) -> int:
-        """The clinician to book: the one chosen, or the least busy free one for "any"."""
+    def free_clinician(self, ignoring: tuple[int, datetime] | None = None) -> int:
+        """The clinician to book: the one chosen, or the least busy free one for "any".
+
+        `ignoring` (clinician id, start) leaves one booking out of the check: the booking
+        being moved, whose old time is freed in the same transaction.
+        """
         start, rules, schedule = self.choice.start, self.rules, self.schedule
         if self.choice.clinician_id is None:
             candidates = [c.clinician_id for c in schedule.clinicians]
         else:
             candidates = [self.choice.clinician_id]
         booked = schedule_service.load_booked(start, start + rules.duration, candidates)
+        if ignoring is not None:
+            booked = [b for b in booked if (b.clinician_id, b.start) != ignoring]
         reasons = {
             clinician_id: scheduling.check_slot(
                 schedule, rules, booked, now=self.now, clinician_id=clinician_id, start=start

@@ -26,4 +26,8 @@ def readyz():
     except SQLAlchemyError:
         db.session.rollback()
         return {"status": "unavailable", "database": "unreachable"}, 503, {"Retry-After": "30"}
-    return {"status": "ok", "database": "ok"}
+    from ..services.outbox import health_summary
+
+    # Email is not a readiness condition (bookings never wait for it); it is reported here so
+    # monitoring sees a stuck or failing outbox.
+    return {"status": "ok", "database": "ok", "outbox": health_summary()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -37,6 +38,29 @@ class DayOption:
     url: str
 
 
+@dataclass(frozen=True)
+class PickerLinks:
+    """Where the picker leads: the new-booking flow by default, or e.g. a reschedule.
+
+    `page(clinician_id, **args)` is the picker page itself (weeks, days, the clinician filter);
+    `choose(key)` is where picking a time goes.
+    """
+
+    page: Callable[..., str]
+    choose: Callable[[str], str]
+    filter_action: str = ""
+
+
+def booking_links(consultation_type: ConsultationType) -> PickerLinks:
+    return PickerLinks(
+        page=lambda clinician_id, **args: url_for(
+            "booking.start", type=consultation_type.id, clinician=clinician_id, **args
+        ),
+        choose=lambda key: url_for("booking.details", type=consultation_type.id, slot=key),
+        filter_action=url_for("booking.start"),
+    )
+
+
 @dataclass
 class PickerView:
     consultation_type: ConsultationType
@@ -48,6 +72,8 @@ class PickerView:
     selected_day: date | None
     times: list[TimeOption] = field(default_factory=list)
     nav: dict[str, str | None] = field(default_factory=dict)
+    # Where the clinician filter form sends its GET (the page this picker is on).
+    filter_action: str = ""
 
     @property
     def time_groups(self) -> list[tuple[str, list[TimeOption]]]:
@@ -58,13 +84,19 @@ class PickerView:
         return list(groups.items())
 
 
-def time_options(consultation_type: ConsultationType, slots: list[Slot], any_clinician: bool):
+def time_options(
+    consultation_type: ConsultationType,
+    slots: list[Slot],
+    any_clinician: bool,
+    choose: Callable[[str], str] | None = None,
+):
+    choose = choose or booking_links(consultation_type).choose
     options = []
     for slot in slots:
         key = booking_service.slot_key(slot.start, None if any_clinician else slot.clinician_id)
         hour = to_local(slot.start).hour
         period = "Morning" if hour < 12 else "Afternoon" if hour < 17 else "Evening"
-        url = url_for("booking.details", type=consultation_type.id, slot=key)
+        url = choose(key)
         options.append(TimeOption(key, slot.start, format_local(slot.start, "time"), period, url))
     return options
 
@@ -75,8 +107,10 @@ def build(
     clinician_id: int | None,
     week: date | None,
     day: date | None,
+    links: PickerLinks | None = None,
 ) -> PickerView:
     """The week containing `week` (or `day`, or the first free time), within today..horizon."""
+    links = links or booking_links(consultation_type)
     tz = clinic_timezone()
     now = clock.now()
     if week is None and day is None:
@@ -97,7 +131,7 @@ def build(
         by_day.setdefault(to_local(slot.start).date(), []).append(slot)
 
     def link(**args) -> str:
-        return url_for("booking.start", type=consultation_type.id, clinician=clinician_id, **args)
+        return links.page(clinician_id, **args)
 
     days = [
         DayOption(
@@ -119,7 +153,10 @@ def build(
         week_start=week_start,
         days=days,
         selected_day=day,
-        times=time_options(consultation_type, by_day.get(day, []), clinician_id is None),
+        times=time_options(
+            consultation_type, by_day.get(day, []), clinician_id is None, links.choose
+        ),
+        filter_action=links.filter_action,
     )
     previous_week, next_week = week_start - WEEK, week_start + WEEK
     next_month = _same_day_next_month(week_start)
@@ -135,12 +172,20 @@ def build(
         "next_month": link(week=next_month.isoformat()) if next_month <= last_day else None,
         "first_available": url_for(
             "booking.first_available", type=consultation_type.id, clinician=clinician_id
-        ),
+        )
+        if links.filter_action == url_for("booking.start")
+        # Elsewhere the page without a week opens on the first free time by itself.
+        else link(_anchor="times"),
     }
     return view
 
 
-def alternatives_near(consultation_type: ConsultationType, choice, limit: int) -> list[TimeOption]:
+def alternatives_near(
+    consultation_type: ConsultationType,
+    choice,
+    limit: int,
+    choose: Callable[[str], str] | None = None,
+) -> list[TimeOption]:
     """Free times closest to the one asked for (or the soonest ones), for the same clinician."""
     tz = clinic_timezone()
     now = clock.now()
@@ -151,7 +196,7 @@ def alternatives_near(consultation_type: ConsultationType, choice, limit: int) -
         consultation_type, first_day, SEARCH_DAYS_FOR_ALTERNATIVES, clinician_id
     )
     closest = sorted(slots, key=lambda s: abs(s.start - target))[:limit]
-    return time_options(consultation_type, sorted(closest), clinician_id is None)
+    return time_options(consultation_type, sorted(closest), clinician_id is None, choose)
 
 
 def _timezone_label(key: str, now: datetime) -> str:
