@@ -142,6 +142,7 @@ def messages_for_booking(booking_id: int) -> list[OutboxMessage]:
         select(OutboxMessage)
         .where(OutboxMessage.booking_id == booking_id)
         .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        .execution_options(populate_existing=True)  # senders update rows behind the ORM
     )
     return list(db.session.scalars(query))
 
@@ -249,6 +250,8 @@ def send_due(*, max_messages: int | None = None) -> SendReport:
                     extra={"event": "outbox.smtp_unavailable"},
                 )
                 break
+    # The pass updated rows with plain UPDATEs: what this session holds of them is stale.
+    db.session.expire_all()
     return report
 
 
