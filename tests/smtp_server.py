@@ -88,5 +88,5 @@ def black_hole() -> Iterator[int]:
 
 
 def closed_port() -> int:
-    """A loopback port nobody listens on: connections are refused at once (a server that is down)."""
+    """A loopback port nobody listens on: connections are refused (a server that is down)."""
     return free_port()

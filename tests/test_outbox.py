@@ -92,9 +92,7 @@ def test_a_refused_booking_queues_nothing(client, app, clinic):
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 3
 
 
-def test_one_pass_delivers_imip_to_the_patient_the_clinician_and_the_clinic(
-    client, clinic, smtp
-):
+def test_one_pass_delivers_imip_to_the_patient_the_clinician_and_the_clinic(client, clinic, smtp):
     booking = book(client, clinic)
     report = outbox.send_due()
     assert (report.sent, report.retrying, report.failed) == (3, 0, 0)
@@ -115,7 +113,8 @@ def test_one_pass_delivers_imip_to_the_patient_the_clinician_and_the_clinic(
     patient = mails[VALID_DETAILS["email"]][0]
     assert [str(a) for a in _attendees(patient.event)] == [f"mailto:{VALID_DETAILS['email']}"]
     assert patient.subject == f"Your consultation is booked — Bluewater, ref {booking.reference}"
-    assert patient.manage_token and patient.manage_token in patient.html
+    assert patient.manage_token
+    assert patient.manage_token in patient.html
     assert "Tuesday, December 1, 2026 at 9:00 AM EST" in patient.text
     for staff in (mails["a.quinn@example.test"][0], mails[MAILBOX][0]):
         assert staff.subject == f"New consultation — Bluewater, ref {booking.reference}"
@@ -143,7 +142,8 @@ def test_subjects_titles_and_staff_emails_reveal_nothing(client, clinic, smtp):
             titles = [mail.subject, str(mail.event["SUMMARY"])]
             for title in titles:
                 assert not REVEALING.search(title), title
-                assert "Jane" not in title and "Psychiatry" not in title
+                assert "Jane" not in title
+                assert "Psychiatry" not in title
             if address != VALID_DETAILS["email"]:  # staff: not one patient fact anywhere
                 event = mail.event
                 shown = [str(event.get(name, "")) for name in ("DESCRIPTION", "LOCATION")]
@@ -176,7 +176,8 @@ def test_create_reschedule_cancel_is_one_uid_with_sequence_0_1_2(client, clinic,
         assert str(items[1].event["DTSTART"].dt) == "2026-12-02 16:00:00+00:00"
         assert str(items[2].event["STATUS"]) == "CANCELLED"
     patient = mails[VALID_DETAILS["email"]]
-    assert patient[1].manage_token and patient[2].manage_token is None
+    assert patient[1].manage_token
+    assert patient[2].manage_token is None
     assert "It was Tuesday, December 1, 2026 at 9:00 AM EST" in patient[1].text
 
 
@@ -186,9 +187,7 @@ def test_moving_to_another_clinician_cancels_the_first_ones_copy(
     other = make_clinician(name="Dr. Other", email="other@example.test")
     booking = book(client, clinic)
     outbox.send_due()
-    lifecycle.reschedule_booking(
-        booking.id, key=slot_key_for(TUESDAY_9AM, other.id), actor="cli"
-    )
+    lifecycle.reschedule_booking(booking.id, key=slot_key_for(TUESDAY_9AM, other.id), actor="cli")
     outbox.send_due()
     mails = by_recipient(smtp.handler.wait_for(7))
     assert [(m.method, m.sequence) for m in mails["a.quinn@example.test"]] == [
@@ -244,12 +243,14 @@ def test_a_server_that_is_down_stops_the_pass_and_keeps_every_message(
     app.config["MAIL_PORT"] = closed_port()
     booking = book(client, clinic)
     report = outbox.send_due()
-    assert report.server_unavailable and report.sent == 0
+    assert report.server_unavailable
+    assert report.sent == 0
     messages = outbox.messages_for_booking(booking.id)
     assert sorted(m.attempts for m in messages) == [0, 0, 1]  # one try, then it stopped
     assert all(m.status == "pending" and m.lease_until is None for m in messages)
     summary = outbox.health_summary()
-    assert summary["pending"] == 3 and summary["failed"] == 0
+    assert summary["pending"] == 3
+    assert summary["failed"] == 0
     assert summary["oldest_due_at"] == "2026-11-30T13:00:00Z"
 
 
