@@ -108,9 +108,10 @@ def _add_calendar(message: EmailMessage, calendar: CalendarPart) -> None:
     # Bytes, base64: the calendar travels octet for octet (CRLF and folding intact).
     message.add_alternative(calendar.ics, maintype="text", subtype="calendar")
     inline = message.get_payload()[-1]
-    # Unquoted, as Gmail and Outlook write it (they match on `method=REQUEST`).
-    inline.set_param("method", method, requote=False)
-    inline.set_param("charset", "UTF-8", requote=False)
+    # Gmail shows its invite card only with method= in the Content-Type. The email package
+    # writes parameter values quoted (method="REQUEST"), which RFC 2045 allows.
+    inline.set_param("method", method)
+    inline.set_param("charset", "UTF-8")
     message.add_attachment(
         calendar.ics, maintype="application", subtype="ics", filename=calendar.filename
     )
