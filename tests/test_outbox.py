@@ -254,6 +254,19 @@ def test_a_server_that_is_down_stops_the_pass_and_keeps_every_message(
     assert summary["oldest_due_at"] == "2026-11-30T13:00:00Z"
 
 
+def test_a_claimed_message_is_left_to_its_sender_until_the_lease_runs_out(
+    app, client, clinic, smtp, frozen_clock
+):
+    booking = book(client, clinic)
+    claimed = outbox._claim("another-sender", set(), 10)
+    assert len(claimed) == 3
+    assert outbox._claim("a-third-sender", set(), 10) == []  # the database says no
+    assert outbox.send_due().sent == 0
+    frozen_clock.advance(timedelta(seconds=app.config["MAIL_LEASE_SECONDS"] + 1))
+    assert outbox.send_due().sent == 3  # the first sender died: its lease ran out
+    assert {m.status for m in outbox.messages_for_booking(booking.id)} == {"sent"}
+
+
 def test_readyz_reports_the_outbox(client, clinic):
     book(client, clinic)
     body = client.get("/readyz").get_json()

@@ -302,7 +302,9 @@ def _claim(claim_id: str, exclude: set[int], limit: int) -> list[tuple[OutboxMes
 def _lease_holds(message: OutboxMessage, timeout: float) -> bool:
     # An SMTP exchange is a handful of network waits; stop well before another sender may
     # take the message over.
-    margin = timedelta(seconds=4 * timeout)
+    # Never more than half the lease, so a fresh claim always holds (and a pass progresses).
+    lease = float(current_app.config["MAIL_LEASE_SECONDS"])
+    margin = timedelta(seconds=min(4 * timeout, lease / 2))
     return message.lease_until is not None and clock.now() + margin < message.lease_until
 
 
