@@ -49,6 +49,8 @@ class PickerLinks:
     page: Callable[..., str]
     choose: Callable[[str], str]
     filter_action: str = ""
+    # "Jump to the first free time"; None: the page without a week, which opens there anyway.
+    first_available: Callable[[int | None], str] | None = None
 
 
 def booking_links(consultation_type: ConsultationType) -> PickerLinks:
@@ -58,6 +60,9 @@ def booking_links(consultation_type: ConsultationType) -> PickerLinks:
         ),
         choose=lambda key: url_for("booking.details", type=consultation_type.id, slot=key),
         filter_action=url_for("booking.start"),
+        first_available=lambda clinician_id: url_for(
+            "booking.first_available", type=consultation_type.id, clinician=clinician_id
+        ),
     )
 
 
@@ -170,11 +175,8 @@ def build(
         if week_start > today - timedelta(days=today.weekday())
         else None,
         "next_month": link(week=next_month.isoformat()) if next_month <= last_day else None,
-        "first_available": url_for(
-            "booking.first_available", type=consultation_type.id, clinician=clinician_id
-        )
-        if links.filter_action == url_for("booking.start")
-        # Elsewhere the page without a week opens on the first free time by itself.
+        "first_available": links.first_available(clinician_id)
+        if links.first_available
         else link(_anchor="times"),
     }
     return view
