@@ -15,8 +15,11 @@ AUDIENCE_PATIENT = "patient"
 AUDIENCE_STAFF = "staff"
 
 
-def booking_event(booking: Booking) -> ics.CalendarEvent:
-    """The privacy-safe calendar view of a booking: no name, nothing about the treatment."""
+def booking_event(booking: Booking, audience: str = AUDIENCE_PATIENT) -> ics.CalendarEvent:
+    """The privacy-safe calendar view of a booking: no name, nothing about the treatment.
+
+    The patient's download uses the default; a staff feed passes AUDIENCE_STAFF.
+    """
     return snapshot_event(
         booking,
         sequence=booking.sequence,
@@ -25,6 +28,7 @@ def booking_event(booking: Booking) -> ics.CalendarEvent:
         # A cancelled booking must read as cancelled wherever it is shown (download, feed):
         # at its raised SEQUENCE, a CONFIRMED copy would bring the appointment back.
         cancelled=not booking.is_active,
+        audience=audience,
     )
 
 
