@@ -17,6 +17,7 @@ from .booking import (
     ConsultationType,
     WorkingHours,
 )
+from .feeds import FeedToken
 from .history import BookingEvent
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "Clinician",
     "Closure",
     "ConsultationType",
+    "FeedToken",
     "WorkingHours",
 ]
