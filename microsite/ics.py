@@ -115,25 +115,24 @@ def _feed_vevent(event: CalendarEvent, stamp: str) -> bytes:
     if any(ch in event.url for ch in "\r\n"):
         raise ValueError(f"A URI value may not contain CR or LF characters: {event.url!r}")
     # The library's property order (it sorts: required ones first, then alphabetically).
-    lines = [
-        "BEGIN:VEVENT",
-        "SUMMARY:" + _escape_text(event.summary),
+    # Only text lines can pass 75 octets; the fixed-width ones are never folded.
+    text = [
+        _fold("SUMMARY:" + _escape_text(event.summary)),
         "DTSTART:" + _utc_text(start),
         "DTEND:" + _utc_text(end),
         "DTSTAMP:" + stamp,
-        "UID:" + _escape(event.uid),
+        _fold("UID:" + _escape(event.uid)),
         f"SEQUENCE:{event.sequence}",
         "CLASS:PRIVATE",
     ]
     if event.description:
-        lines.append("DESCRIPTION:" + _escape_text(event.description))
+        text.append(_fold("DESCRIPTION:" + _escape_text(event.description)))
     if event.location:
-        lines.append("LOCATION:" + _escape_text(event.location))
-    lines.append("STATUS:" + ("CANCELLED" if event.cancelled else "CONFIRMED"))
+        text.append(_fold("LOCATION:" + _escape_text(event.location)))
+    text.append("STATUS:CANCELLED" if event.cancelled else "STATUS:CONFIRMED")
     if event.url:
-        lines.append("URL:" + event.url)
-    lines.append("END:VEVENT")
-    return "".join(_fold(line) + "\r\n" for line in lines).encode("utf-8")
+        text.append(_fold("URL:" + event.url))
+    return ("BEGIN:VEVENT\r\n" + "\r\n".join(text) + "\r\nEND:VEVENT\r\n").encode("utf-8")
 
 
 def _escape_text(text: str) -> str:
@@ -161,6 +160,8 @@ def _fold(line: str) -> str:
 
 
 def _utc_text(value: datetime) -> str:
+    if value.year >= 1000:  # strftime does not pad earlier years to four digits
+        return value.strftime("%Y%m%dT%H%M%SZ")
     return (
         f"{value.year:04}{value.month:02}{value.day:02}"
         f"T{value.hour:02}{value.minute:02}{value.second:02}Z"
@@ -253,4 +254,6 @@ def _utc(value: datetime, field: str) -> datetime:
 
 
 def _clean_text(text: str) -> str:
+    if text.isprintable():  # no control character or line break: nothing to clean (the norm)
+        return text
     return _CONTROLS.sub("", _LINE_BREAKS.sub("\n", text))

@@ -138,11 +138,11 @@ _STATE_QUERY = (
 
 def feed_state(token: str) -> FeedState | None:
     """The live feed this token opens, with its validators; None when unknown or revoked."""
-    row = db.session.execute(_STATE_QUERY, {"token_hash": hash_token(token)}).first()
-    db.session.rollback()  # end the read transaction: SQLite keeps a WAL snapshot otherwise
+    row = _fetch_state_row(hash_token(token))
     if row is None:
         return None
     feed_id, clinician_id, created_at, clinician_name, max_id, max_updated, horizon = row
+    created_at, max_updated = _as_utc(created_at), _as_utc(max_updated)
     config = current_app.config
     day = clock.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     horizon_days = DEFAULT_HORIZON_DAYS if horizon is None else horizon
@@ -173,6 +173,47 @@ def feed_state(token: str) -> FeedState | None:
         etag='"' + hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:32] + '"',
         last_modified=newest.replace(microsecond=0),
     )
+
+
+def _fetch_state_row(token_hash: str) -> tuple | None:
+    """Run _STATE_QUERY on a pooled DBAPI connection, bypassing the ORM session.
+
+    Calendar clients poll every feed all day and nearly every answer is a 304, so this path
+    is kept to the statement itself: the session's transaction bookkeeping would cost several
+    times the query (bench/feeds.py measures the path against a bare Flask app). One SELECT is
+    one consistent snapshot on both databases; the pool rolls the connection back on return.
+    """
+    engine = db.engine
+    compiled = _compiled_state_queries.get(engine.dialect.name)
+    if compiled is None:
+        compiled = _STATE_QUERY.compile(dialect=engine.dialect)
+        _compiled_state_queries[engine.dialect.name] = compiled
+    params: object = {"token_hash": token_hash}
+    if compiled.positional:
+        params = [token_hash for _name in compiled.positiontup]
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(compiled.string, params)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        connection.close()  # back to the pool
+    return None if row is None else tuple(row)
+
+
+_compiled_state_queries: dict[str, object] = {}
+
+
+def _as_utc(value: datetime | str | None) -> datetime | None:
+    # Raw DBAPI values: SQLite gives UTCDateTime's stored text, PostgreSQL an aware datetime.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def build_feed_calendar(state: FeedState) -> bytes:
