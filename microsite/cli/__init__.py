@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import demo, feeds
+from . import backup, demo, feeds
 
 
 def init_app(app: Flask) -> None:
-    for module in (demo, feeds):
+    for module in (demo, feeds, backup):
         module.register(app)
