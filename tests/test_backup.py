@@ -194,29 +194,46 @@ def test_pg_dump_command_keeps_the_password_off_the_command_line(tmp_path):
     assert "s3cret" not in " ".join(args)
 
 
+@pytest.fixture
+def pg_app():
+    if not PG_ADMIN_URL:
+        pytest.skip("needs PostgreSQL: set MICROSITE_TEST_DATABASE_URL (CI's second pass does)")
+    url, name = create_pg_database(PG_ADMIN_URL)
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+    fill(app)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+    drop_pg_database(PG_ADMIN_URL, name)
+
+
 @pytest.mark.postgres
-@pytest.mark.skipif(not PG_ADMIN_URL, reason="needs PostgreSQL (MICROSITE_TEST_DATABASE_URL)")
-def test_backup_on_postgresql_runs_pg_dump_and_restore_check_reads_it(tmp_path):
+def test_backup_on_postgresql_runs_pg_dump_and_restore_check_reads_it(pg_app, tmp_path):
     if not backup_service.pg_dump_available():
         pytest.fail("pg_dump must be installed where the PostgreSQL suite runs (.ci/run)")
-    url, name = create_pg_database(PG_ADMIN_URL)
+    target = tmp_path / "pg.dump"
+    old_umask = os.umask(0)
     try:
-        app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
-        with app.app_context():
-            upgrade()
-        fill(app)
-        target = tmp_path / "pg.dump"
-        result = run(app, "backup", str(target))
-        assert result.exit_code == 0, result.output
-        assert target.read_bytes().startswith(b"PGDMP")
-        assert stat.S_IMODE(target.stat().st_mode) == 0o600
-        checked = run(app, "restore-check", str(target))
-        assert checked.exit_code == 0, checked.output
-        assert "readable pg_dump archive" in checked.output
-        with app.app_context():
-            db.engine.dispose()
+        result = run(pg_app, "backup", str(target))
     finally:
-        drop_pg_database(PG_ADMIN_URL, name)
+        os.umask(old_umask)
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes().startswith(b"PGDMP")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    checked = run(pg_app, "restore-check", str(target))
+    assert checked.exit_code == 0, checked.output
+    assert "readable pg_dump archive" in checked.output
+
+
+@pytest.mark.postgres
+def test_backup_on_postgresql_without_pg_dump_prints_the_command(pg_app, tmp_path, monkeypatch):
+    monkeypatch.setattr(backup_service, "pg_dump_available", lambda: False)
+    result = run(pg_app, "backup", str(tmp_path / "pg.dump"))
+    assert result.exit_code == 1
+    assert "pg_dump --format=custom --no-owner --file=" in result.output
+    assert not (tmp_path / "pg.dump").exists()
 
 
 # --- db copy-to -----------------------------------------------------------------------------------
@@ -290,3 +307,16 @@ def test_copy_to_refuses_a_target_with_bookings(source, target_url):
         assert conn.scalar(select(func.count()).select_from(Booking.__table__)) == 5
         assert conn.scalar(text("SELECT count(*) FROM booking_event")) == 5
     engine.dispose()
+
+
+def test_copy_to_refuses_any_target_that_is_not_empty(source, target_url):
+    app, _ids = source
+    target = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": target_url})
+    with target.app_context():
+        upgrade()
+        db.session.add(Clinician(name="Dr. Already Here", email="here@example.test"))
+        db.session.commit()
+        db.engine.dispose()
+    result = run(app, "db", "copy-to", target_url)
+    assert result.exit_code == 1
+    assert "not empty (clinician)" in result.output

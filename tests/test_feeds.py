@@ -334,6 +334,11 @@ def test_export_ics_writes_the_days_asked_for(app, clinic, make_booking, tmp_pat
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert set(events_of(only.read_bytes())) == {inside.uid, last_day.uid}
+    to_stdout = run(
+        app, "bookings", "export-ics", "--from", "2026-12-01", "--to", "2026-12-01", "-"
+    )
+    assert to_stdout.exit_code == 0
+    assert set(events_of(to_stdout.stdout_bytes)) == {inside.uid}
     backwards = run(
         app, "bookings", "export-ics", "--from", "2026-12-02", "--to", "2026-12-01", str(out)
     )
