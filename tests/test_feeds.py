@@ -381,3 +381,22 @@ def test_the_clinic_feed_matches_its_golden_file(golden_settings, client, clinic
         GOLDEN.write_bytes(body)
         pytest.skip("golden file regenerated: review its diff")
     assert body == GOLDEN.read_bytes()
+
+
+def test_the_same_etag_always_means_the_same_bytes_within_a_day(
+    client, clinic, make_booking, frozen_clock
+):
+    okafor, _reyes, in_person, _video = clinic
+    make_booking(
+        okafor, in_person, NOW + timedelta(days=45), status="cancelled", sequence=1,
+        cancelled_at=NOW,
+    )  # fmt: skip
+    path = feed_path(feeds.create_feed(okafor.id))
+    frozen_clock.set(datetime(2026, 12, 30, 1, 0, tzinfo=UTC))  # 30 days minus 12 hours later
+    morning = client.get(path)
+    frozen_clock.set(datetime(2026, 12, 30, 20, 0, tzinfo=UTC))  # past 30 days, same UTC day
+    evening = client.get(path)
+    assert evening.headers["ETag"] == morning.headers["ETag"]
+    assert evening.get_data() == morning.get_data()  # the cancelled entry leaves tomorrow
+    frozen_clock.set(datetime(2026, 12, 31, 0, 0, tzinfo=UTC))
+    assert client.get(path, headers={"If-None-Match": morning.headers["ETag"]}).status_code == 200

@@ -119,8 +119,10 @@ class FeedState:
 # One statement, every part an index lookup: the token (unique index), the newest booking id
 # (primary key) and change (ix_booking_updated_at), the longest horizon (a tiny table).
 # Bookings are never deleted, so a new max(id) or max(updated_at) is the only way the feed's
-# bookings can change. It reads the whole clinic's newest change even for one clinician's
-# feed: a change elsewhere costs that feed one needless download, never a stale one.
+# bookings can change (so this relies on updated_at moving forward, as the real clock does).
+# It reads the whole clinic's newest change even for one clinician's feed: a change elsewhere
+# costs that feed one needless download, never a stale one. Not covered: editing a type's
+# mode (in person/video) shows in feeds with the next booking change or the next day.
 _STATE_QUERY = (
     select(
         FeedToken.id,
@@ -223,7 +225,12 @@ def build_feed_calendar(state: FeedState) -> bytes:
     RFC 5545 3.8.7.2), which also keeps the bytes equal while the ETag is.
     """
     start, end = state.window
-    return _calendar(start, end, state.clinician_id, state.calendar_name, state.last_modified)
+    # Counted from the day, not the instant, like the window: the feed changes only when its
+    # ETag does (a cancelled booking leaves it at the first day boundary after 30 days).
+    cancelled_since = state.day - timedelta(days=CANCELLED_KEPT_DAYS)
+    return _calendar(
+        start, end, state.clinician_id, state.calendar_name, state.last_modified, cancelled_since
+    )
 
 
 def export_calendar(first_day: date, last_day: date, clinician_id: int | None) -> bytes:
@@ -243,13 +250,18 @@ def export_calendar(first_day: date, last_day: date, clinician_id: int | None) -
         if clinician is None:
             raise UnknownClinicianError(f"no clinician with id {clinician_id}")
         name = f"{name} — {clinician.name}"
-    return _calendar(start, end, clinician_id, name, clock.now())
+    now = clock.now()
+    return _calendar(start, end, clinician_id, name, now, now - timedelta(days=CANCELLED_KEPT_DAYS))
 
 
 def _calendar(
-    start: datetime, end: datetime, clinician_id: int | None, name: str, stamp: datetime
+    start: datetime,
+    end: datetime,
+    clinician_id: int | None,
+    name: str,
+    stamp: datetime,
+    cancelled_since: datetime,
 ) -> bytes:
-    cancelled_since = clock.now() - timedelta(days=CANCELLED_KEPT_DAYS)
     query = (
         select(
             Booking.uid,
