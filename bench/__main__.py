@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import engine, report, scenarios
+from . import engine, feeds, report, scenarios
 from .http_load import wrk_path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -25,7 +25,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="microsite-bench-") as workdir:
         print("bench: HTTP benchmarks under gunicorn and wrk ...", flush=True)
         http = scenarios.run_all(Path(workdir))
-    generated = report.render(engine_result, http)
+        feed_section = feeds.render(feeds.run(Path(workdir)))
+    generated = report.render(engine_result, http) + feed_section
     report.write(DOCS, generated)
     print(generated)
     print(f"bench: wrote {DOCS} in {time.monotonic() - began:.0f} s", flush=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event, vCalAddress, vDuration
+from icalendar.parser import Contentline
 
 # How often subscribers should re-fetch the staff feed. Google ignores it (8-24 h), which is
 # why same-day changes also go out as emailed updates.
@@ -78,7 +79,14 @@ def build_cancel(
 
 
 def build_feed(events: Sequence[CalendarEvent], *, name: str, now: datetime, prodid: str) -> bytes:
-    """Subscription feed: a plain snapshot of many events with a name and a refresh hint."""
+    """Subscription feed: a plain snapshot of many events with a name and a refresh hint.
+
+    The calendar's own lines come from the icalendar library. Its per-event cost (about a
+    millisecond) would make a 10,000-booking feed take many seconds, so each VEVENT is written
+    by `_feed_vevent`, which reproduces the library's output byte for byte for the fixed set of
+    properties a CalendarEvent has (tests/test_feed_ics.py compares the two on generated
+    hostile text); `feed_vevent_reference` is the library's version of the same event.
+    """
     calendar = _calendar(prodid)
     name = _clean_text(name)
     calendar.add("name", name)  # RFC 7986
@@ -86,9 +94,78 @@ def build_feed(events: Sequence[CalendarEvent], *, name: str, now: datetime, pro
     # icalendar 7 writes REFRESH-INTERVAL without the VALUE=DURATION that RFC 7986 requires.
     calendar.add("refresh-interval", vDuration(FEED_REFRESH), parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(FEED_REFRESH))  # Outlook's older spelling
-    for event in events:
-        calendar.add_component(_vevent(event, now))
-    return calendar.to_ical()
+    head = calendar.to_ical()
+    if not head.endswith(_CALENDAR_END):
+        raise RuntimeError("unexpected calendar serialisation from the icalendar library")
+    stamp = _utc_text(_utc(now, "now"))
+    body = [_feed_vevent(event, stamp) for event in events]
+    return b"".join([head[: -len(_CALENDAR_END)], *body, _CALENDAR_END])
+
+
+def feed_vevent_reference(event: CalendarEvent, *, now: datetime) -> bytes:
+    """One feed event as the icalendar library writes it: the yardstick for `_feed_vevent`."""
+    return _vevent(event, now).to_ical()
+
+
+_CALENDAR_END = b"END:VCALENDAR\r\n"
+
+
+def _feed_vevent(event: CalendarEvent, stamp: str) -> bytes:
+    start, end = _checked_span(event)
+    if any(ch in event.url for ch in "\r\n"):
+        raise ValueError(f"A URI value may not contain CR or LF characters: {event.url!r}")
+    # The library's property order (it sorts: required ones first, then alphabetically).
+    # Only text lines can pass 75 octets; the fixed-width ones are never folded.
+    text = [
+        _fold("SUMMARY:" + _escape_text(event.summary)),
+        "DTSTART:" + _utc_text(start),
+        "DTEND:" + _utc_text(end),
+        "DTSTAMP:" + stamp,
+        _fold("UID:" + _escape(event.uid)),
+        f"SEQUENCE:{event.sequence}",
+        "CLASS:PRIVATE",
+    ]
+    if event.description:
+        text.append(_fold("DESCRIPTION:" + _escape_text(event.description)))
+    if event.location:
+        text.append(_fold("LOCATION:" + _escape_text(event.location)))
+    text.append("STATUS:CANCELLED" if event.cancelled else "STATUS:CONFIRMED")
+    if event.url:
+        text.append(_fold("URL:" + event.url))
+    return ("BEGIN:VEVENT\r\n" + "\r\n".join(text) + "\r\nEND:VEVENT\r\n").encode("utf-8")
+
+
+def _escape_text(text: str) -> str:
+    return _escape(_clean_text(text))
+
+
+def _escape(text: str) -> str:
+    # RFC 5545 TEXT escaping exactly as the library does it, in its order.
+    return (
+        text.replace(r"\N", "\n")
+        .replace("\\", "\\\\")
+        .replace(";", r"\;")
+        .replace(",", r"\,")
+        .replace("\r\n", r"\n")
+        .replace("\n", r"\n")
+        .replace("\r", r"\n")
+    )
+
+
+def _fold(line: str) -> str:
+    # The library folds before the 75th octet; lines shorter than that (nearly all) need no work.
+    if len(line) < 75 and (line.isascii() or len(line.encode("utf-8")) < 75):
+        return line
+    return Contentline(line).to_ical().decode("utf-8")
+
+
+def _utc_text(value: datetime) -> str:
+    if value.year >= 1000:  # strftime does not pad earlier years to four digits
+        return value.strftime("%Y%m%dT%H%M%SZ")
+    return (
+        f"{value.year:04}{value.month:02}{value.day:02}"
+        f"T{value.hour:02}{value.minute:02}{value.second:02}Z"
+    )
 
 
 def _scheduling_message(
@@ -125,7 +202,7 @@ def _calendar(prodid: str, *, method: str | None = None) -> Calendar:
     return calendar
 
 
-def _vevent(event: CalendarEvent, now: datetime, *, cancelled: bool = False) -> Event:
+def _checked_span(event: CalendarEvent) -> tuple[datetime, datetime]:
     start, end = _utc(event.start, "start"), _utc(event.end, "end")
     if end <= start:
         raise ValueError(f"event {event.uid!r} must end after it starts")
@@ -133,6 +210,11 @@ def _vevent(event: CalendarEvent, now: datetime, *, cancelled: bool = False) -> 
         raise ValueError("every event needs its booking's UID")
     if event.sequence < 0:
         raise ValueError("SEQUENCE starts at 0")
+    return start, end
+
+
+def _vevent(event: CalendarEvent, now: datetime, *, cancelled: bool = False) -> Event:
+    start, end = _checked_span(event)
     vevent = Event()
     vevent.add("uid", event.uid)
     vevent.add("dtstamp", _utc(now, "now"))
@@ -172,4 +254,6 @@ def _utc(value: datetime, field: str) -> datetime:
 
 
 def _clean_text(text: str) -> str:
+    if text.isprintable():  # no control character or line break: nothing to clean (the norm)
+        return text
     return _CONTROLS.sub("", _LINE_BREAKS.sub("\n", text))

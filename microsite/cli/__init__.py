@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import demo, outbox
+from . import backup, demo, feeds, outbox
 
 
 def init_app(app: Flask) -> None:
-    for module in (demo, outbox):
+    for module in (demo, outbox, feeds, backup):
         module.register(app)

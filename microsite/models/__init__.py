@@ -17,6 +17,7 @@ from .booking import (
     ConsultationType,
     WorkingHours,
 )
+from .feeds import FeedToken
 from .history import BookingEvent
 from .manage import ManageLink
 from .outbox import OutboxMessage
@@ -35,5 +36,6 @@ __all__ = [
     "ManageLink",
     "OutboxMessage",
     "ConsultationType",
+    "FeedToken",
     "WorkingHours",
 ]

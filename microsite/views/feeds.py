@@ -1,0 +1,38 @@
+"""Staff calendar feeds: `GET /feeds/<token>.ics`, answered 304 without building when unchanged.
+
+The token is the only credential, so an unknown or revoked one is a plain 404 (nothing says
+whether it ever existed). Calendar clients poll: the validators make most polls one small query.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, request
+from werkzeug.http import http_date, is_resource_modified
+
+from ..services import feeds
+
+bp = Blueprint("feeds", __name__)
+
+
+@bp.get("/feeds/<token>.ics")
+def feed(token: str):
+    state = feeds.feed_state(token)
+    if state is None:
+        abort(404)
+    headers = {
+        "ETag": state.etag,
+        "Last-Modified": http_date(state.last_modified),
+        # private: no shared cache may keep a clinic's schedule; no-cache: a client may keep
+        # its copy but asks each time, which the validators make cheap.
+        "Cache-Control": "private, no-cache",
+        # The URL is the secret: never sent onwards, never indexed.
+        "Referrer-Policy": "no-referrer",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
+    # RFC 9110 rules: If-None-Match wins over If-Modified-Since when both are sent.
+    if not is_resource_modified(
+        request.environ, etag=state.etag.strip('"'), last_modified=state.last_modified
+    ):
+        return Response(status=304, headers=headers)
+    body = feeds.build_feed_calendar(state)
+    return Response(body, content_type="text/calendar; charset=utf-8", headers=headers)
