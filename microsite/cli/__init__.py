@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import demo
+from . import demo, staff
 
 
 def init_app(app: Flask) -> None:
-    for module in (demo,):
+    for module in (demo, staff):
         module.register(app)

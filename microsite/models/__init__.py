@@ -4,10 +4,13 @@ Datetimes are aware UTC (`UTCDateTime`); names ending in `_at` are instants. Add
 its own module here and import it below, so `from microsite.models import X` keeps working.
 """
 
+from .audit import AuditEvent
 from .booking import (
     ACTIVE_BOOKING_SQL,
+    BOOKING_ATTENDED,
     BOOKING_CANCELLED,
     BOOKING_CONFIRMED,
+    BOOKING_NO_SHOW,
     BOOKING_STATUSES,
     MODE_IN_PERSON,
     MODE_VIDEO,
@@ -18,18 +21,27 @@ from .booking import (
     WorkingHours,
 )
 from .history import BookingEvent
+from .staff import StaffAccount, StaffLoginFailure, StaffNote, StaffRecoveryCode, StaffSession
 
 __all__ = [
     "ACTIVE_BOOKING_SQL",
+    "BOOKING_ATTENDED",
     "BOOKING_CANCELLED",
     "BOOKING_CONFIRMED",
+    "BOOKING_NO_SHOW",
     "BOOKING_STATUSES",
     "MODE_IN_PERSON",
     "MODE_VIDEO",
+    "AuditEvent",
     "Booking",
     "BookingEvent",
     "Clinician",
     "Closure",
     "ConsultationType",
+    "StaffAccount",
+    "StaffLoginFailure",
+    "StaffNote",
+    "StaffRecoveryCode",
+    "StaffSession",
     "WorkingHours",
 ]
