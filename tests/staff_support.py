@@ -10,9 +10,11 @@ from argon2 import PasswordHasher, profiles
 from tests_support import csrf_token
 
 from microsite import clock
+from microsite.database import write_transaction
 from microsite.extensions import db
 from microsite.models import StaffAccount
-from microsite.services import passwords, staff_accounts
+from microsite.services import passwords, staff_accounts, staff_auth
+from microsite.views.staff.access import SESSION_KEY
 
 PASSWORD = "harbor-kettle-lantern-42"
 SECRET_RE = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
@@ -79,3 +81,21 @@ def sign_in(client, frozen_clock, email: str = "desk@clinic.test", password: str
     done = post_form(client, "/staff/login/code", {"code": current_code(secret)})
     assert done.status_code == 303, done.text
     return []
+
+
+def sign_out(client):
+    """Press "Sign out" on a console page."""
+    page = client.get("/staff/bookings/")
+    return client.post("/staff/logout", data={"csrf_token": csrf_token(page.text)})
+
+
+def quick_sign_in(client, account: StaffAccount) -> None:
+    """A signed-in session without the pages (for tests about what comes after sign-in):
+    the account counts as enrolled, and the browser holds a fresh session's token."""
+    with write_transaction():
+        stored = db.session.get(StaffAccount, account.id)
+        stored.mfa_enrolled_at = stored.mfa_enrolled_at or clock.now()
+        stored.totp_secret = stored.totp_secret or "JBSWY3DPEHPK3PXP"
+        new_session = staff_auth._new_session(stored, mfa_passed=True)
+    with client.session_transaction() as cookie_session:
+        cookie_session[SESSION_KEY] = new_session.token

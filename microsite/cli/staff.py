@@ -21,8 +21,12 @@ from ..services.staff_accounts import StaffAccountError
 staff_group = AppGroup("staff", help="Staff accounts of the console.")
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _read_password() -> str:
-    if sys.stdin.isatty():
+    if _stdin_is_terminal():
         return click.prompt("Password", hide_input=True, confirmation_prompt=True)
     line = sys.stdin.readline()
     return line.rstrip("\r\n")

@@ -10,7 +10,7 @@ from flask import Blueprint
 
 from ... import clock
 from ...clinic import clinic_timezone
-from . import access, audit, auth, bookings, calendar, exports
+from . import access, audit, auth, bookings, calendar, exports, schedule
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.before_request(access.guard)
@@ -21,5 +21,5 @@ def staff_helpers() -> dict:
     return {"today_iso": lambda: clock.now().astimezone(clinic_timezone()).date().isoformat()}
 
 
-for child in (auth.bp, calendar.bp, bookings.bp, exports.bp, audit.bp):
+for child in (auth.bp, calendar.bp, bookings.bp, exports.bp, audit.bp, schedule.bp):
     bp.register_blueprint(child)

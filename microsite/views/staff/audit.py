@@ -12,7 +12,7 @@ from ...models import StaffAccount
 from ...models.staff import ROLE_ADMIN
 from ...services import audit as audit_service
 from ...services import schedule as schedule_service
-from ...staff_forms import AuditFilterForm
+from ...staff_forms import AuditFilterForm, choices
 from .access import current_staff, roles
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -23,10 +23,13 @@ def _form() -> AuditFilterForm:
     accounts = db.session.execute(
         select(StaffAccount.id, StaffAccount.name).order_by(StaffAccount.name)
     ).all()
-    form.actor.choices = [("", "Anyone"), ("cli", "Command line")] + [
-        (str(account_id), name) for account_id, name in accounts
-    ]
-    form.action.choices = [("", "Any action")] + [(a, a) for a in audit_service.known_actions()]
+    form.actor.choices = choices(
+        [("", "Anyone"), ("cli", "Command line")]
+        + [(str(account_id), name) for account_id, name in accounts]
+    )
+    form.action.choices = choices(
+        [("", "Any action")] + [(a, a) for a in audit_service.known_actions()]
+    )
     return form
 
 

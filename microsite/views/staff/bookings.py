@@ -17,7 +17,7 @@ from ...services import schedule as schedule_service
 from ...services.audit import record_audit
 from ...services.errors import BookingError
 from ...services.history import booking_history
-from ...staff_forms import AttendanceForm, BookingSearchForm, NoteForm
+from ...staff_forms import AttendanceForm, BookingSearchForm, NoteForm, choices
 from .access import current_staff, visible_booking, visible_clinician_ids
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
@@ -38,10 +38,14 @@ def _search_form() -> BookingSearchForm:
         for cid, name in schedule_service.clinician_names().items()
         if visible is None or cid in visible
     ]
-    form.clinician.choices = [("", "All clinicians"), *clinicians]
+    form.clinician.choices = choices([("", "All clinicians"), *clinicians])
     types = db.session.scalars(select(ConsultationType).order_by(ConsultationType.display_order))
-    form.consultation_type.choices = [("", "All types")] + [(str(t.id), t.name) for t in types]
-    form.status.choices = [("", "Any status")] + [(s, STATUS_LABELS[s]) for s in BOOKING_STATUSES]
+    form.consultation_type.choices = choices(
+        [("", "All types")] + [(str(t.id), t.name) for t in types]
+    )
+    form.status.choices = choices(
+        [("", "Any status")] + [(s, STATUS_LABELS[s]) for s in BOOKING_STATUSES]
+    )
     return form
 
 
