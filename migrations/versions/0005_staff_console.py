@@ -23,6 +23,8 @@ def _utc(name, nullable=False):
 
 
 def upgrade():
+    # First, while no table of this migration points at booking yet (SQLite rebuilds it).
+    _replace_status_check(NEW_STATUSES)
     op.create_table(
         "staff_account",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -126,13 +128,10 @@ def upgrade():
     op.create_index("ix_audit_event_at", "audit_event", ["at"])
     op.create_index("ix_audit_event_booking_id", "audit_event", ["booking_id"])
     _create_append_only_guard()
-    _replace_status_check(NEW_STATUSES)
 
 
 def downgrade():
     # Attendance marks have no place in the old schema: they go back to "confirmed".
-    op.execute("UPDATE booking SET status = 'confirmed' WHERE status IN ('attended', 'no_show')")
-    _replace_status_check(OLD_STATUSES)
     _drop_append_only_guard()
     op.drop_table("audit_event")
     op.drop_table("staff_note")
@@ -140,6 +139,8 @@ def downgrade():
     op.drop_table("staff_recovery_code")
     op.drop_table("staff_session")
     op.drop_table("staff_account")
+    op.execute("UPDATE booking SET status = 'confirmed' WHERE status IN ('attended', 'no_show')")
+    _replace_status_check(OLD_STATUSES)
 
 
 def _create_append_only_guard():
@@ -179,29 +180,49 @@ def _drop_append_only_guard():
 
 
 def _replace_status_check(status_sql):
-    """Swap the booking status CHECK. SQLite rebuilds the table for it (batch mode), which
-    drops the table's triggers: the overlap guard is saved first and put back after."""
+    """Swap the booking status CHECK. SQLite rebuilds the table for it (batch mode), so first
+    the rows of tables that point at booking are set aside (dropping a referenced parent row
+    would break their foreign keys) and the overlap triggers saved; both are put back after."""
     bind = op.get_bind()
-    saved = []
-    if bind.dialect.name == "sqlite":
-        saved = [
-            row[0]
-            for row in bind.exec_driver_sql(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'booking'"
-            )
-        ]
-        # Other tables point at booking; while it is rebuilt, check their keys at commit.
-        op.execute("PRAGMA defer_foreign_keys = ON")
-    with op.batch_alter_table("booking", recreate="auto") as batch_op:
+    if bind.dialect.name != "sqlite":
+        with op.batch_alter_table("booking") as batch_op:
+            batch_op.drop_constraint(op.f("ck_booking_known_status"), type_="check")
+            batch_op.create_check_constraint(op.f("ck_booking_known_status"), sa.text(status_sql))
+        return
+    triggers = [
+        row[0]
+        for row in bind.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'booking'"
+        )
+    ]
+    tables = [
+        row[0]
+        for row in bind.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    children = [
+        table
+        for table in tables
+        if any(
+            fk[2] == "booking" for fk in bind.exec_driver_sql(f"PRAGMA foreign_key_list('{table}')")
+        )
+    ]
+    for child in children:
+        op.execute(f'CREATE TEMP TABLE "_keep_{child}" AS SELECT * FROM "{child}"')
+        op.execute(f'DELETE FROM "{child}"')
+    with op.batch_alter_table("booking", recreate="always") as batch_op:
         batch_op.drop_constraint(op.f("ck_booking_known_status"), type_="check")
         batch_op.create_check_constraint(op.f("ck_booking_known_status"), sa.text(status_sql))
-    if saved:
-        remaining = {
-            row[0]
-            for row in bind.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'booking'"
-            )
-        }
-        for sql in saved:
-            if sql.split()[2] not in remaining:  # "CREATE TRIGGER <name> ..."
-                op.execute(sql)
+    remaining = {
+        row[0]
+        for row in bind.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'booking'"
+        )
+    }
+    for sql in triggers:
+        if sql.split()[2] not in remaining:  # "CREATE TRIGGER <name> ..."
+            op.execute(sql)
+    for child in children:
+        op.execute(f'INSERT INTO "{child}" SELECT * FROM "_keep_{child}"')
+        op.execute(f'DROP TABLE "_keep_{child}"')
