@@ -41,13 +41,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         security,
         templating,
     )
-    from .views import api, booking, feeds, health, manage, pages
+    from .views import api, booking, feeds, health, manage, pages, staff
 
     caching.init_app(app)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
-    for blueprint in (pages.bp, booking.bp, api.bp, health.bp, manage.bp, feeds.bp):
+    for blueprint in (pages.bp, booking.bp, api.bp, health.bp, manage.bp, feeds.bp, staff.bp):
         app.register_blueprint(blueprint)
     return app

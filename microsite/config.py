@@ -77,6 +77,27 @@ DEFAULTS: dict[str, object] = {
     "REMINDER_BEFORE": 24,
     # Hours before the start after which patients must phone to cancel or move (or a timedelta).
     "CANCEL_CUTOFF": 24,
+    # --- staff console ---
+    # A staff session ends after this many minutes without a request.
+    "STAFF_SESSION_IDLE_MINUTES": 15,
+    # ... and this many hours after sign-in, however busy.
+    "STAFF_SESSION_MAX_HOURS": 8,
+    # Clinicians see every booking (True) or only their own (False).
+    "STAFF_CLINICIANS_SEE_ALL": False,
+    # Shortest staff password accepted (common passwords are refused at any length).
+    "STAFF_PASSWORD_MIN_LENGTH": 12,
+    # Minutes over which failed sign-ins are counted for the two limits below.
+    "STAFF_LOGIN_WINDOW_MINUTES": 15,
+    # Failed sign-ins for one email within the window before sign-in pauses for it.
+    "STAFF_LOGIN_MAX_PER_ACCOUNT": 5,
+    # Failed sign-ins from one address within the window before it pauses for that address.
+    "STAFF_LOGIN_MAX_PER_ADDRESS": 20,
+    # Consecutive failures that lock an account until an admin unlocks it.
+    "STAFF_LOCKOUT_AFTER": 10,
+    # Wrong second-factor codes in one sign-in before it starts again from the password.
+    "STAFF_MFA_MAX_FAILURES": 5,
+    # Bookings per page in the staff list, rows per page in the audit trail.
+    "STAFF_PAGE_SIZE": 25,
 }
 
 

@@ -8,6 +8,8 @@ from flask import Flask, Response, g, request
 
 # Blueprints whose pages show a patient's own booking: never stored by browsers or proxies.
 PRIVATE_ENDPOINT_PREFIXES = ("booking.",)
+# Every staff response, redirects and errors included (the endpoint may be unknown there).
+PRIVATE_PATH_PREFIXES = ("/staff/",)
 
 
 def csp_nonce() -> str:
@@ -50,7 +52,11 @@ def set_security_headers(response: Response) -> Response:
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
     endpoint = request.endpoint or ""
-    if endpoint.startswith(PRIVATE_ENDPOINT_PREFIXES) or request.method != "GET":
+    if (
+        endpoint.startswith(PRIVATE_ENDPOINT_PREFIXES)
+        or request.path.startswith(PRIVATE_PATH_PREFIXES)
+        or request.method != "GET"
+    ):
         response.headers["Cache-Control"] = "no-store"
     return response
 

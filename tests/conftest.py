@@ -14,7 +14,13 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from flask import g
 from flask_migrate import upgrade
-from tests_support import PG_ADMIN_URL, create_pg_database, drop_pg_database
+from tests_support import (
+    APPEND_ONLY_TABLES,
+    PG_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+    empty_append_only_table,
+)
 
 from microsite import clock, create_app
 from microsite.extensions import db
@@ -89,7 +95,10 @@ def app(app_config):
 def _empty_tables() -> None:
     with db.engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
-            conn.execute(table.delete())
+            if table.name in APPEND_ONLY_TABLES:
+                empty_append_only_table(conn, table.name)
+            else:
+                conn.execute(table.delete())
 
 
 @pytest.fixture

@@ -63,3 +63,25 @@ def throwaway_database(like_url: str) -> Iterator[str]:
     else:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite:///{folder}/throwaway.sqlite3"
+
+
+APPEND_ONLY_TABLES = ("audit_event",)
+
+
+def empty_append_only_table(conn, table: str) -> None:
+    """Empty a table whose triggers refuse DELETE, between tests only: the triggers are
+    lifted inside this one transaction and are back when it commits."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        conn.execute(text(f"DELETE FROM {table}"))
+        conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+        return
+    triggers = conn.execute(
+        text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+        {"t": table},
+    ).all()
+    for name, _sql in triggers:
+        conn.execute(text(f"DROP TRIGGER {name}"))
+    conn.execute(text(f"DELETE FROM {table}"))
+    for _name, sql in triggers:
+        conn.execute(text(sql))

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import backup, demo, feeds, outbox
+from . import backup, demo, feeds, outbox, staff
 
 
 def init_app(app: Flask) -> None:
-    for module in (demo, outbox, feeds, backup):
+    for module in (demo, outbox, feeds, backup, staff):
         module.register(app)

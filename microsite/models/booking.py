@@ -17,7 +17,10 @@ from ..extensions import db
 
 BOOKING_CONFIRMED = "confirmed"
 BOOKING_CANCELLED = "cancelled"
-BOOKING_STATUSES = (BOOKING_CONFIRMED, BOOKING_CANCELLED)
+# Set by staff after the start; both still hold the clinician's time (see ACTIVE_BOOKING_SQL).
+BOOKING_ATTENDED = "attended"
+BOOKING_NO_SHOW = "no_show"
+BOOKING_STATUSES = (BOOKING_CONFIRMED, BOOKING_CANCELLED, BOOKING_ATTENDED, BOOKING_NO_SHOW)
 # Every status but "cancelled" holds the clinician's time (a no-show still used the hour).
 ACTIVE_BOOKING_SQL = "status <> 'cancelled'"
 

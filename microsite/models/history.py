@@ -19,6 +19,10 @@ from ..extensions import db
 EVENT_CREATED = "created"
 EVENT_RESCHEDULED = "rescheduled"
 EVENT_CANCELLED = "cancelled"
+EVENT_ATTENDED = "attended"
+EVENT_NO_SHOW = "no_show"
+# Staff corrected an attendance mark back to "confirmed" (booked, not yet marked).
+EVENT_ATTENDANCE_CLEARED = "attendance_cleared"
 
 # Who did it: "patient", "cli", "system", or "staff:<account id>".
 ACTOR_PATIENT = "patient"
