@@ -54,6 +54,12 @@ def base_config(database_url: str, **overrides) -> dict:
         "BOOKING_MIN_FILL_SECONDS": 0,
         # Tests insert bookings behind the app's back; test_availability_cache covers caching.
         "SLOT_CACHE_SECONDS": 0,
+        # The test client's Host is "localhost"; live servers are asked as 127.0.0.1.
+        "TRUSTED_HOSTS": ["localhost", "127.0.0.1"],
+        # Abuse limits off and no per-patient limit (tests book one patient many times);
+        # tests/test_abuse_limits.py turns them on for itself.
+        "RATELIMIT_ENABLED": False,
+        "MAX_UPCOMING_PER_PATIENT": 0,
     }
     config.update(overrides)
     return config
