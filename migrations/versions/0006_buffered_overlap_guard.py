@@ -129,9 +129,7 @@ def upgrade():
 def downgrade():
     _drop_guard()
     with op.batch_alter_table("booking", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            op.f("ck_booking_buffered_span_holds_appointment"), type_="check"
-        )
+        batch_op.drop_constraint(op.f("ck_booking_buffered_span_holds_appointment"), type_="check")
         batch_op.drop_column("blocked_ends_at")
         batch_op.drop_column("blocked_starts_at")
     _create_guard("starts_at", "ends_at", SQLITE_EVENTS)
