@@ -193,18 +193,10 @@ def test_every_phone_example_the_site_shows_is_accepted(client, clinic, app):
     examples = set(PHONE_EXAMPLE_RE.findall(page))
     assert len(examples) >= 2, examples  # a local and an international example
     for n, example in enumerate(sorted(examples)):
-        response = submit(
-            client,
-            consultation_type.id,
-            key_at_9am(),
-            phone=example,
-            email=f"example{n}@example.com",
-        )
-        assert response.status_code in (303, 409), (example, response.status_code)
-        assert "Enter a valid phone number" not in response.get_data(as_text=True), example
-        db.session.rollback()
-        db.session.query(Booking).delete()
-        db.session.commit()
+        key = f"any-20261201T{14 + n:02d}00Z"  # one free hour each
+        response = submit(client, consultation_type.id, key, phone=example)
+        assert response.status_code == 303, (example, response.status_code)
+    assert len(stored()) == len(examples)
 
 
 @pytest.mark.parametrize(
