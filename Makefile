@@ -8,6 +8,11 @@ PORT ?= 5000
 
 .PHONY: run test lint format db seed bench serve clean
 
+# bandit at medium and high severity (see [tool.bandit] in pyproject.toml). Migrations build
+# constant DDL from constants (as ruff's S608 ignore says), so B608 is skipped for them only.
+BANDIT = $(BIN)/bandit -c pyproject.toml -r . -ll -q -x ./migrations \
+	&& $(BIN)/bandit -c pyproject.toml -r migrations -ll -q -s B608
+
 # The venv is rebuilt only when a requirements file changes (stamp files).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,15 +41,17 @@ db: $(VENV)/.installed-run instance/config.py
 run: db
 	$(FLASK) run --host $(HOST) --port $(PORT) $(if $(DEBUG),--debug,)
 
-## test: lint, format check and the whole suite (PostgreSQL too when MICROSITE_TEST_DATABASE_URL is set)
+## test: lint, format check, bandit (medium+) and the whole suite (PostgreSQL too when MICROSITE_TEST_DATABASE_URL is set)
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BANDIT)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BANDIT)
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

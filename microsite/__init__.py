@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from .config import DEFAULTS, check_secret_key
+from .config import DEFAULTS, check_secret_key, default_trusted_hosts
 from .database import configure_engine
 from .extensions import csrf, db, migrate
 
@@ -26,6 +26,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         path = os.path.join(app.instance_path, "microsite.sqlite3")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
     check_secret_key(app.config)
+    if app.config.get("TRUSTED_HOSTS") is None:
+        app.config["TRUSTED_HOSTS"] = default_trusted_hosts(app.config["SITE_URL"])
 
     db.init_app(app)
     csrf.init_app(app)
@@ -38,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         cli,
         errors,
         models,  # noqa: F401 - importing it registers the tables
+        ratelimits,
         security,
         templating,
     )
@@ -47,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
+    ratelimits.init_app(app)
     cli.init_app(app)
     for blueprint in (pages.bp, booking.bp, api.bp, health.bp, manage.bp, feeds.bp, staff.bp):
         app.register_blueprint(blueprint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused outside debug/testing
 
@@ -98,6 +99,22 @@ DEFAULTS: dict[str, object] = {
     "STAFF_MFA_MAX_FAILURES": 5,
     # Bookings per page in the staff list, rows per page in the audit trail.
     "STAFF_PAGE_SIZE": 25,
+    # --- hardening: abuse limits, patient policy, hosts ---
+    # Host names this site answers to (Flask's own setting); None = the SITE_URL host only.
+    "TRUSTED_HOSTS": None,
+    # Rate limits per client address (Flask-Limiter syntax; "5 per minute;20 per hour" works).
+    "RATELIMIT_ENABLED": True,  # MICROSITE_RATELIMIT_ENABLED=false turns every limit off
+    "RATELIMIT_BOOKING": "5 per minute;20 per hour",  # booking form POSTs
+    "RATELIMIT_MANAGE": "10 per minute",  # patient manage-link actions (reschedule, cancel)
+    "RATELIMIT_STAFF_LOGIN": "5 per minute;20 per hour",  # staff sign-in attempts
+    # Counters: memory (per process) by default; redis://host:6379/0 to share across workers.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    # Most upcoming consultations one email address or phone number may hold (0 = no limit).
+    "MAX_UPCOMING_PER_PATIENT": 1,
+    # Seconds a booking form stays usable after it was shown (its signed "shown at" stamp).
+    "BOOKING_FORM_MAX_AGE_SECONDS": 2 * 3600,
+    # The honeypot and form-stamp checks; False only for load tests that replay one form.
+    "BOOKING_BOT_GUARD": True,
 }
 
 
@@ -125,3 +142,11 @@ def check_secret_key(config: dict) -> None:
             "MICROSITE_SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\" "
             "in the environment, or SECRET_KEY = '...' in instance/config.py."
         )
+
+
+def default_trusted_hosts(site_url: str) -> list[str]:
+    """The one host the site answers to unless TRUSTED_HOSTS says otherwise: SITE_URL's."""
+    host = urlsplit(site_url).hostname
+    if not host:
+        raise ConfigError(f"SITE_URL {site_url!r} has no host name; set TRUSTED_HOSTS too.")
+    return [host]

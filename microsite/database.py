@@ -5,11 +5,12 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
@@ -75,7 +76,8 @@ def write_transaction() -> Iterator[None]:
 
     On SQLite this is BEGIN IMMEDIATE: the write lock is taken first, so a re-check inside the
     transaction sees every committed booking and no other writer can slip in between.
-    On PostgreSQL the database constraints do the guarding.
+    On PostgreSQL the database constraints guard overlaps, and `lock_clinician_schedules`
+    serialises the rest of the re-check per clinician.
     """
     session = db.session()  # the real Session: scoped_session does not proxy in_transaction
     if session.in_transaction():
@@ -125,3 +127,47 @@ def _writers_in_line(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+# The first half of the two-key advisory lock: this app's locks on clinicians' schedules, so
+# they cannot collide with another application's advisory locks on the same server.
+SCHEDULE_LOCK_NAMESPACE = 0x0B1E  # "Bluewater"; any fixed 32-bit number
+_SCHEDULE_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:namespace, :clinician_id)")
+
+
+def lock_clinician_schedules(clinician_ids: Iterable[int]) -> None:
+    """PostgreSQL: hold these clinicians' schedules until the current write transaction ends.
+
+    What the database cannot express as a constraint (a daily cap, closures, hours) is
+    re-checked under this lock, so two bookings for one clinician are judged one after the
+    other. Locks are taken in id order, so two writers locking overlapping sets never deadlock.
+    Transaction-scoped: released by COMMIT or ROLLBACK, never leaked by an error. On SQLite the
+    write transaction (BEGIN IMMEDIATE) already serialises every writer, so this does nothing.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for clinician_id in sorted(set(clinician_ids)):
+        db.session.execute(
+            _SCHEDULE_LOCK_SQL,
+            {"namespace": SCHEDULE_LOCK_NAMESPACE, "clinician_id": clinician_id},
+        )
+
+
+# Second namespace: one patient's bookings (by email and by phone), for the upcoming limit.
+PATIENT_LOCK_NAMESPACE = 0x0B1F
+_PATIENT_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:namespace, :key)")
+
+
+def lock_patients(identities: Iterable[str]) -> None:
+    """PostgreSQL: serialise bookings by one patient (identities like "email:a@b.c").
+
+    The upcoming-consultations limit counts a patient's bookings across every clinician, so the
+    clinician locks do not cover it. Keys are 32-bit hashes taken in numeric order (a collision
+    only makes two patients wait for each other). Call before `lock_clinician_schedules`, so
+    every writer takes its locks in the same order. SQLite: nothing to do (one writer).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({zlib.crc32(identity.encode()) - 2**31 for identity in identities})
+    for key in keys:
+        db.session.execute(_PATIENT_LOCK_SQL, {"namespace": PATIENT_LOCK_NAMESPACE, "key": key})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -25,3 +27,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 csrf = CSRFProtect()
 migrate = Migrate(render_as_batch=True)  # batch mode: SQLite cannot ALTER most things in place
+# Counts per client address as the WSGI server saw it: X-Forwarded-For is trusted only when
+# ProxyFix is configured for a known proxy, so a spoofed header cannot escape a limit.
+# Settings (RATELIMIT_ENABLED, RATELIMIT_STORAGE_URI) are read from the app config.
+limiter = Limiter(key_func=get_remote_address)

@@ -2,23 +2,69 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 
 import phonenumbers
-from flask import current_app
+from flask import current_app, session
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeSerializer
-from wtforms import BooleanField, DateField, EmailField, HiddenField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms import BooleanField, EmailField, Field, HiddenField, StringField, TextAreaField
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+from wtforms.widgets import TextInput
 
-from . import clock
+from . import clock, inputs
 
 NOTE_MAX_LENGTH = 500
 OLDEST_AGE_YEARS = 120
+# Every example the site shows must itself be accepted (tests/test_input_rules.py checks).
+PHONE_EXAMPLE_LOCAL = "(207) 555-0123"
+PHONE_EXAMPLE_INTERNATIONAL = "+44 20 7946 0958"
+PHONE_HELP = (
+    f"Enter a valid phone number, like {PHONE_EXAMPLE_LOCAL}, or with a country code, "
+    f"like {PHONE_EXAMPLE_INTERNATIONAL}."
+)
+BIRTH_DATE_EXAMPLE = "04/23/1985"
 
 
 def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+    """One-line text: no control characters (NUL included), no surrounding spaces."""
+    return inputs.clean_text(value) if isinstance(value, str) else value
+
+
+def _strip_multiline(value):
+    return inputs.clean_text(value, multiline=True) if isinstance(value, str) else value
+
+
+class TypedDateField(Field):
+    """A date from a native date input (YYYY-MM-DD) or typed as text (MM/DD/YYYY).
+
+    Browsers without a date input send whatever the person typed; the error says what to fix.
+    """
+
+    widget = TextInput()
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return inputs.clean_text(self.raw_data[0])
+        return self.data.isoformat() if self.data else ""
+
+    def process_formdata(self, valuelist) -> None:
+        self.data = None
+        if not valuelist or not inputs.clean_text(valuelist[0]):
+            return  # InputRequired says "enter your date of birth"
+        try:
+            self.data = inputs.parse_typed_date(valuelist[0])
+        except inputs.DateInputError as error:
+            raise ValueError(str(error)) from None
 
 
 class BookingForm(FlaskForm):
@@ -51,19 +97,18 @@ class BookingForm(FlaskForm):
         filters=[_strip],
         validators=[
             DataRequired("Enter your mobile phone number."),
-            Length(max=32, message="Enter a phone number like (207) 555-0123."),
+            Length(max=32, message=PHONE_HELP),
         ],
         render_kw={"autocomplete": "tel", "type": "tel"},
     )
-    birth_date = DateField(
+    birth_date = TypedDateField(
         "Date of birth",
         validators=[InputRequired("Enter your date of birth.")],
-        format="%Y-%m-%d",
         render_kw={"autocomplete": "bday"},
     )
     note = TextAreaField(
         "Anything you'd like us to know before the consultation (optional)",
-        filters=[_strip],
+        filters=[_strip_multiline],
         validators=[
             Optional(),
             Length(
@@ -84,12 +129,17 @@ class BookingForm(FlaskForm):
         validators=[DataRequired("Please confirm you have read the privacy notice.")],
     )
     # Hidden state: the chosen slot, the form's identity for resends, and bot guards.
-    consultation_type = HiddenField(validators=[DataRequired()])
-    slot = HiddenField(validators=[DataRequired()])
-    idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
-    started = HiddenField()
+    consultation_type = HiddenField(filters=[_strip], validators=[DataRequired()])
+    slot = HiddenField(filters=[_strip], validators=[DataRequired()])
+    idempotency_key = HiddenField(
+        filters=[_strip],
+        validators=[DataRequired(), Length(min=16, max=64), Regexp(r"^[A-Za-z0-9_-]+$")],
+    )
+    started = HiddenField(filters=[_strip])
     # Honeypot: hidden from people (CSS and aria-hidden), tempting to simple bots.
-    website = StringField("Leave this field empty", render_kw={"autocomplete": "off"})
+    website = StringField(
+        "Leave this field empty", filters=[_strip], render_kw={"autocomplete": "off"}
+    )
 
     def validate_phone(self, field) -> None:
         region = current_app.config["PHONE_DEFAULT_REGION"]
@@ -98,13 +148,12 @@ class BookingForm(FlaskForm):
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number):
-            raise ValidationError(
-                "Enter a valid phone number, like (207) 555-0123, or with a country code, "
-                "like +44 7700 900123."
-            )
+            raise ValidationError(PHONE_HELP)
         self.phone_e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def validate_birth_date(self, field) -> None:
+        if field.data is None:
+            return  # already told what to fix
         today = clock.now().date()
         if field.data > today:
             raise ValidationError("Date of birth must be in the past.")
@@ -112,26 +161,47 @@ class BookingForm(FlaskForm):
             raise ValidationError("Check the year of your date of birth.")
 
     def looks_like_a_bot(self) -> bool:
-        """A filled honeypot, or a form sent back faster than a person can fill it in."""
+        """A filled honeypot, or a form stamp that is not this browser's, for this form, shown
+        at least BOOKING_MIN_FILL_SECONDS and at most BOOKING_FORM_MAX_AGE_SECONDS ago."""
+        if not current_app.config["BOOKING_BOT_GUARD"]:
+            return False  # a load test replaying one form (see README); never in production
         if self.website.data:
             return True
-        started = read_started_stamp(self.started.data)
+        started = read_started_stamp(self.started.data, self.idempotency_key.data)
         minimum = current_app.config["BOOKING_MIN_FILL_SECONDS"]
         return started is None or clock.now().timestamp() - started < minimum
+
+
+# The browser's own random id, kept in its (signed) session cookie: a stamp names it, so a
+# stamp copied into another browser, or replayed by a script without the cookie, is refused.
+FORM_SESSION_KEY = "booking_form_browser"
 
 
 def _stamp_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="booking-form-started")
 
 
-def make_started_stamp() -> str:
-    """A signed note of when the form was shown, so a bot cannot claim it took its time."""
-    return _stamp_serializer().dumps(int(clock.now().timestamp()))
+def _browser_id() -> str:
+    if FORM_SESSION_KEY not in session:
+        session[FORM_SESSION_KEY] = secrets.token_urlsafe(12)
+    return session[FORM_SESSION_KEY]
 
 
-def read_started_stamp(stamp: str | None) -> float | None:
+def make_started_stamp(idempotency_key: str) -> str:
+    """A signed note of when this form was shown, to this browser, for this one booking.
+
+    The stamp is bound to the form's idempotency key, and a key makes at most one booking (the
+    same key again returns that booking or "this form was already used"): so a stamp is used
+    up by the booking it made, and one stamp cannot be replayed for many bookings.
+    """
+    return _stamp_serializer().dumps([int(clock.now().timestamp()), _browser_id(), idempotency_key])
+
+
+def read_started_stamp(stamp: str | None, idempotency_key: str | None) -> float | None:
+    """When the form was shown, or None for a stamp that is forged, foreign, stale or reused."""
     try:
-        return float(_stamp_serializer().loads(stamp or ""))
+        shown_at, browser, key = _stamp_serializer().loads(stamp or "")
+        shown_at = float(shown_at)
     except (BadSignature, TypeError, ValueError):
         return None
 
@@ -144,3 +214,8 @@ class ManageRescheduleForm(FlaskForm):
     """A patient moving their booking to the slot this key names (checked by the service)."""
 
     slot = HiddenField(validators=[DataRequired(), Length(max=40)])
+    if browser != session.get(FORM_SESSION_KEY) or key != idempotency_key:
+        return None
+    if clock.now().timestamp() - shown_at > current_app.config["BOOKING_FORM_MAX_AGE_SECONDS"]:
+        return None
+    return shown_at

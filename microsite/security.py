@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import SecurityError
 
 # Blueprints whose pages show a patient's own booking: never stored by browsers or proxies.
 PRIVATE_ENDPOINT_PREFIXES = ("booking.",)
@@ -61,6 +63,36 @@ def set_security_headers(response: Response) -> Response:
     return response
 
 
+def relative_location(response: Response) -> Response:
+    """Redirects never name the request's Host: an absolute Location to it becomes a path.
+
+    Werkzeug builds its own redirects (e.g. /book -> /book/) from the Host header; a forged
+    Host would otherwise send patients elsewhere. Unknown hosts are refused (TRUSTED_HOSTS)
+    before this; this keeps even trusted aliases from leaking into links.
+    """
+    location = response.headers.get("Location")
+    if location:
+        parts = urlsplit(location)
+        if parts.netloc and parts.netloc == request.host:
+            path = parts.path or "/"
+            response.headers["Location"] = urlunsplit(("", "", path, parts.query, parts.fragment))
+    return response
+
+
+def _refuse_unknown_host() -> None:
+    """Before anything else looks at the request (CSRF, limits): an unknown Host is a 400."""
+    if isinstance(request.routing_exception, SecurityError):
+        raise request.routing_exception
+
+
+def _unknown_host(_error: SecurityError):
+    # Plain text: with an untrusted Host no URL can be built, so no page template can render.
+    return "Bad request: unknown host.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
+
+
 def init_app(app: Flask) -> None:
+    app.before_request_funcs.setdefault(None, []).insert(0, _refuse_unknown_host)
+    app.register_error_handler(SecurityError, _unknown_host)
     app.after_request(set_security_headers)
+    app.after_request(relative_location)
     app.jinja_env.globals["csp_nonce"] = csp_nonce

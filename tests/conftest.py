@@ -62,6 +62,12 @@ def base_config(database_url: str, **overrides) -> dict:
         "SLOT_CACHE_SECONDS": 0,
         # No sender thread unless a test asks for one (tests/test_outbox.py does).
         "MAIL_SEND_IN_BACKGROUND": False,
+        # The test client's Host is "localhost"; live servers are asked as 127.0.0.1.
+        "TRUSTED_HOSTS": ["localhost", "127.0.0.1"],
+        # Abuse limits off and no per-patient limit (tests book one patient many times);
+        # tests/test_abuse_limits.py turns them on for itself.
+        "RATELIMIT_ENABLED": False,
+        "MAX_UPCOMING_PER_PATIENT": 0,
     }
     config.update(overrides)
     return config

@@ -44,17 +44,30 @@ def sql_instant(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") + offset
 
 
-def insert_raw(clinician_id: int, type_id: int, start: datetime, minutes: int = 60):
-    """A booking written straight into the table, bypassing every Python check."""
+def insert_raw(
+    clinician_id: int,
+    type_id: int,
+    start: datetime,
+    minutes: int = 60,
+    *,
+    before: int = 0,
+    after: int = 0,
+):
+    """A booking written straight into the table (its buffered span `before`/`after` minutes
+    either side), bypassing every Python check."""
     db.session.execute(
         text(
             "INSERT INTO booking (uid, sequence, reference, status, clinician_id, "
-            "consultation_type_id, starts_at, ends_at, patient_name, patient_email, "
+            "consultation_type_id, starts_at, ends_at, blocked_starts_at, blocked_ends_at, "
+            "patient_name, patient_email, "
             "patient_phone, patient_birth_date, patient_note, created_at, updated_at) "
-            "VALUES (:uid, 0, :ref, 'confirmed', :clinician, :type, :start, :end, 'X', "
+            "VALUES (:uid, 0, :ref, 'confirmed', :clinician, :type, :start, :end, "
+            ":blocked_start, :blocked_end, 'X', "
             "'x@example.test', '+12075550123', :dob, '', :now, :now)"
         ),
         {
+            "blocked_start": sql_instant(start - timedelta(minutes=before)),
+            "blocked_end": sql_instant(start + timedelta(minutes=minutes + after)),
             "uid": str(uuid.uuid4()),
             "ref": uuid.uuid4().hex[:6],
             "clinician": clinician_id,

@@ -68,6 +68,7 @@ def test_database_away_gives_503_and_recovers_without_restart(database_url):
                 "SQLALCHEMY_DATABASE_URI": url,
                 # The form's CSRF token needs no database; this test is about the database.
                 "WTF_CSRF_ENABLED": False,
+                "TRUSTED_HOSTS": ["localhost"],  # the test client's Host
             }
         )
         client = app.test_client()

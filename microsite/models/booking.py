@@ -1,14 +1,26 @@
 """The schedule and its bookings: clinicians, consultation types, hours, closures, bookings.
 
-The overlap guarantee itself lives in the migration (PostgreSQL exclusion constraint,
-SQLite triggers), because it is DDL that the ORM cannot express on both databases.
+The overlap guarantee itself lives in the migrations (PostgreSQL exclusion constraint,
+SQLite triggers over the buffered span, 0006), because it is DDL that the ORM cannot express on
+both databases.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import clock
@@ -115,6 +127,12 @@ class Booking(db.Model):
     __tablename__ = "booking"
     __table_args__ = (
         CheckConstraint("starts_at < ends_at", name="start_before_end"),
+        # The buffered span holds the appointment, so the database's refusal of overlapping
+        # buffered spans also refuses overlapping appointments.
+        CheckConstraint(
+            "blocked_starts_at <= starts_at AND ends_at <= blocked_ends_at",
+            name="buffered_span_holds_appointment",
+        ),
         CheckConstraint(
             f"status IN ({', '.join(repr(s) for s in BOOKING_STATUSES)})", name="known_status"
         ),
@@ -142,6 +160,10 @@ class Booking(db.Model):
     consultation_type_id: Mapped[int] = mapped_column(ForeignKey("consultation_type.id"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The time this booking keeps from others: the appointment widened by its type's buffers
+    # as they were when it was booked. Filled in on flush (see `_fill_blocked_span`).
+    blocked_starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     patient_name: Mapped[str] = mapped_column(String(120))
     patient_email: Mapped[str] = mapped_column(String(254))
     patient_phone: Mapped[str] = mapped_column(String(20))  # E.164
@@ -161,3 +183,40 @@ class Booking(db.Model):
     @property
     def is_active(self) -> bool:
         return self.status != BOOKING_CANCELLED
+
+
+_TYPE_BUFFERS = select(
+    ConsultationType.buffer_before_minutes, ConsultationType.buffer_after_minutes
+)
+
+
+def set_blocked_span(booking: Booking, before: timedelta, after: timedelta) -> None:
+    """Hold the appointment plus these buffers (the booking service knows them already)."""
+    booking.blocked_starts_at = booking.starts_at - before
+    booking.blocked_ends_at = booking.ends_at + after
+
+
+@event.listens_for(Booking, "before_insert")
+@event.listens_for(Booking, "before_update")
+def _fill_blocked_span(_mapper, connection, booking: Booking) -> None:
+    """Every ORM writer (services, commands, fixtures) keeps the buffered span in step.
+
+    A new booking without a span, or one whose time or type changed without a new span, gets
+    its consultation type's buffers read here, so no caller can forget them.
+    """
+    state = inspect(booking)
+    span_given = booking.blocked_starts_at is not None and (
+        not state.persistent
+        or state.attrs.blocked_starts_at.history.has_changes()
+        or state.attrs.blocked_ends_at.history.has_changes()
+    )
+    moved = any(
+        state.attrs[name].history.has_changes()
+        for name in ("starts_at", "ends_at", "consultation_type_id")
+    )
+    if span_given or (state.persistent and not moved):
+        return
+    before, after = connection.execute(
+        _TYPE_BUFFERS.where(ConsultationType.id == booking.consultation_type_id)
+    ).one()
+    set_blocked_span(booking, timedelta(minutes=before), timedelta(minutes=after))

@@ -9,18 +9,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask import current_app
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock, scheduling
+from .. import clock, inputs, scheduling
 from ..caching import availability_cache
-from ..database import write_transaction
+from ..database import lock_clinician_schedules, lock_patients, write_transaction
 from ..extensions import db
-from ..models import Booking, ConsultationType
-from ..models.history import ACTOR_CLI, ACTOR_PATIENT, EVENT_CREATED
+from ..models import ACTIVE_BOOKING_SQL, BOOKING_CANCELLED, Booking, ConsultationType
+from ..models.booking import set_blocked_span
+from ..models.history import ACTOR_CLI, ACTOR_PATIENT, EVENT_CANCELLED, EVENT_CREATED
 from . import outbox
 from . import schedule as schedule_service
-from .errors import BookingError, BookingNotFoundError, SlotNotBookableError, SlotTakenError
+from .errors import (
+    BookingError,
+    BookingNotFoundError,
+    FormAlreadyUsedError,
+    SlotNotBookableError,
+    SlotTakenError,
+    TooManyUpcomingError,
+)
 from .history import record_event
 
 log = logging.getLogger(__name__)
@@ -73,11 +81,13 @@ def parse_slot_key(key: str) -> SlotChoice | None:
         start = datetime.strptime(when, SLOT_KEY_TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
+    # Year 0001 or 9999 would overflow the engine's arithmetic; no one can book there anyway.
+    if not inputs.EARLIEST_DATE <= start.date() <= inputs.LATEST_DATE:
+        return None
     if who == ANY_CLINICIAN:
         return SlotChoice(start, None)
-    if who.isdigit() and len(who) < 10:
-        return SlotChoice(start, int(who))
-    return None
+    clinician_id = inputs.parse_id(who)
+    return None if clinician_id is None else SlotChoice(start, clinician_id)
 
 
 def new_reference() -> str:
@@ -103,12 +113,17 @@ def book_slot(
     patient: PatientDetails,
     idempotency_key: str,
     actor: str = ACTOR_PATIENT,
+    override_upcoming_limit: bool = False,
 ) -> Booking:
     """Book the slot a key names for a patient, or raise a BookingError.
 
-    The same idempotency key always yields the same booking (double clicks, resent POSTs).
-    Inside one write transaction the engine re-checks the slot against every committed booking;
-    the database constraint refuses whatever slips past a concurrent writer anyway.
+    The same idempotency key with the same slot and details always yields the same booking
+    (double clicks, resent POSTs); with anything different it raises FormAlreadyUsedError.
+    Inside one write transaction, with the clinicians' schedules locked (PostgreSQL), the engine
+    re-checks the slot against every committed booking; the database constraint refuses
+    whatever overlap slips past anyway. A patient (same email or phone) may hold at most
+    MAX_UPCOMING_PER_PATIENT upcoming consultations (TooManyUpcomingError) unless
+    `override_upcoming_limit` (staff booking for a caller who really needs another).
     """
     choice = parse_slot_key(key)
     if choice is None:
@@ -128,6 +143,8 @@ def book_slot(
         patient_note=patient.note,
         idempotency_key=idempotency_key,
     )
+    set_blocked_span(booking, request.rules.buffer_before, request.rules.buffer_after)
+    upcoming_limit = None if override_upcoming_limit else _upcoming_limit()
     for _attempt in range(REFERENCE_ATTEMPTS):
         # Drawn, not looked up: the unique constraint catches the one-in-a-billion repeat,
         # and checking first would cost a query under the write lock on every booking.
@@ -136,7 +153,9 @@ def book_slot(
             with write_transaction():
                 existing = find_by_idempotency_key(idempotency_key)
                 if existing is not None:
-                    return existing
+                    return _same_request_or_refuse(existing, booking, choice)
+                if upcoming_limit is not None:
+                    _refuse_too_many_upcoming(patient, upcoming_limit, request.now)
                 booking.clinician_id = request.free_clinician()
                 db.session.add(booking)
                 db.session.flush()
@@ -150,7 +169,7 @@ def book_slot(
             # (its twin committed while we checked). Only the first is the patient's problem.
             existing = find_by_idempotency_key(idempotency_key)
             if existing is not None:
-                return existing
+                return _same_request_or_refuse(existing, booking, choice)
             if _reference_taken(booking.reference):
                 continue
             log.info("slot taken: type=%s start=%s", request.consultation_type_id, choice.start)
@@ -184,7 +203,7 @@ def slot_problem(consultation_type: ConsultationType, key: str) -> BookingError 
     if choice is None:
         return _not_offered()
     try:
-        _SlotRequest.prepare(consultation_type.id, choice).free_clinician()
+        _SlotRequest.prepare(consultation_type.id, choice).free_clinician(lock=False)
     except BookingError as error:
         return error
     return None
@@ -217,17 +236,25 @@ class _SlotRequest:
             now=now,
         )
 
-    def free_clinician(self, ignoring: tuple[int, datetime] | None = None) -> int:
+    def free_clinician(
+        self, ignoring: tuple[int, datetime] | None = None, *, lock: bool = True
+    ) -> int:
         """The clinician to book: the one chosen, or the least busy free one for "any".
 
         `ignoring` (clinician id, start) leaves one booking out of the check: the booking
         being moved, whose old time is freed in the same transaction.
+        `lock`: inside a write transaction, first lock the candidates' schedules (a read-only
+        check such as `slot_problem` passes False and holds no lock).
         """
         start, rules, schedule = self.choice.start, self.rules, self.schedule
         if self.choice.clinician_id is None:
             candidates = [c.clinician_id for c in schedule.clinicians]
         else:
             candidates = [self.choice.clinician_id]
+        # Inside a write transaction: from here to COMMIT no other booking of these clinicians
+        # is judged (PostgreSQL; SQLite's write lock already holds every writer).
+        if lock:
+            lock_clinician_schedules(candidates)
         booked = schedule_service.load_booked(start, start + rules.duration, candidates)
         if ignoring is not None:
             booked = [b for b in booked if (b.clinician_id, b.start) != ignoring]
@@ -252,3 +279,45 @@ class _SlotRequest:
 
 def _reference_taken(reference: str) -> bool:
     return bool(db.session.scalar(select(func.count()).where(Booking.reference == reference)))
+
+
+def _upcoming_limit() -> int | None:
+    limit = current_app.config.get("MAX_UPCOMING_PER_PATIENT")
+    return None if limit is None or int(limit) <= 0 else int(limit)
+
+
+def _refuse_too_many_upcoming(patient: PatientDetails, limit: int, now: datetime) -> None:
+    """At most `limit` upcoming active consultations per email address and per phone number."""
+    email = patient.email.strip().lower()
+    lock_patients([f"email:{email}", f"phone:{patient.phone_e164}"])
+    upcoming = db.session.scalar(
+        select(func.count())
+        .select_from(Booking)
+        .where(text(f"booking.{ACTIVE_BOOKING_SQL}"))
+        .where(Booking.starts_at > now)
+        .where(
+            or_(
+                func.lower(Booking.patient_email) == email,
+                Booking.patient_phone == patient.phone_e164,
+            )
+        )
+    )
+    if upcoming >= limit:
+        raise TooManyUpcomingError(limit)
+
+
+def _same_request_or_refuse(existing: Booking, new: Booking, choice: SlotChoice) -> Booking:
+    """A resent form gets its booking; the same form changed afterwards gets a clear refusal."""
+    same = (
+        existing.consultation_type_id == new.consultation_type_id
+        and existing.starts_at == new.starts_at
+        and (choice.clinician_id is None or existing.clinician_id == choice.clinician_id)
+        and existing.patient_name == new.patient_name
+        and existing.patient_email == new.patient_email
+        and existing.patient_phone == new.patient_phone
+        and existing.patient_birth_date == new.patient_birth_date
+        and (existing.patient_note or "") == (new.patient_note or "")
+    )
+    if not same:
+        raise FormAlreadyUsedError()
+    return existing

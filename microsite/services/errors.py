@@ -44,3 +44,29 @@ class BookingNotFoundError(BookingError):
 
     def __init__(self) -> None:
         super().__init__("No booking has that reference.")
+
+
+class TooManyUpcomingError(BookingError):
+    """The patient (same email or phone) already holds the clinic's limit of upcoming visits."""
+
+    status_code = 409
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "You already have an upcoming consultation with us."
+            if limit == 1
+            else f"You already have {limit} upcoming consultations with us."
+        )
+        self.limit = limit
+
+
+class FormAlreadyUsedError(BookingError):
+    """The same booking form was sent again with another time or other details (HTTP 422)."""
+
+    status_code = 422
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This form was already used to book a consultation, so it cannot book another "
+            "one or change that one. Please start a new booking."
+        )

@@ -161,7 +161,7 @@ def reschedule_problem(booking: Booking, key: str) -> BookingError | None:
         return BookingNotActiveError()
     try:
         _SlotRequest.prepare(booking.consultation_type_id, choice).free_clinician(
-            ignoring=(booking.clinician_id, booking.starts_at)
+            ignoring=(booking.clinician_id, booking.starts_at), lock=False
         )
     except BookingError as error:
         return error

@@ -123,16 +123,16 @@ def _read_schedule(now: datetime, clinician_ids: Collection[int] | None) -> sche
 
 
 # Built once: bookings are read under the write lock on every booking, and rebuilding the
-# expression each time cost more than running it.
+# expression each time cost more than running it. Each booking's buffers are the ones stored
+# with it (its buffered span), the same span the database guard compares.
 _ACTIVE_BOOKINGS_BETWEEN = (
     select(
         Booking.clinician_id,
         Booking.starts_at,
         Booking.ends_at,
-        ConsultationType.buffer_before_minutes,
-        ConsultationType.buffer_after_minutes,
+        Booking.blocked_starts_at,
+        Booking.blocked_ends_at,
     )
-    .join(ConsultationType, Booking.consultation_type_id == ConsultationType.id)
     .where(text(f"booking.{ACTIVE_BOOKING_SQL}"))
     .where(Booking.starts_at < bindparam("until", type_=UTCDateTime()))
     .where(Booking.ends_at > bindparam("since", type_=UTCDateTime()))
@@ -145,7 +145,11 @@ _OF_CLINICIANS = _ACTIVE_BOOKINGS_BETWEEN.where(
 def load_booked(
     window_start: datetime, window_end: datetime, clinician_ids: Collection[int] | None = None
 ) -> list[scheduling.Booked]:
-    """Active bookings near the window, each with its own consultation type's buffers."""
+    """Active bookings near the window (BOOKED_MARGIN either side), each with its buffers.
+
+    The margin matters: a booking outside the window still blocks it through its buffers, and
+    the daily cap counts every booking of the window's local days.
+    """
     params = {"since": window_start - BOOKED_MARGIN, "until": window_end + BOOKED_MARGIN}
     query = _ACTIVE_BOOKINGS_BETWEEN
     if clinician_ids is not None:
@@ -155,10 +159,12 @@ def load_booked(
             clinician_id=clinician_id,
             start=starts_at,
             end=ends_at,
-            buffer_before=timedelta(minutes=before),
-            buffer_after=timedelta(minutes=after),
+            buffer_before=starts_at - blocked_from,
+            buffer_after=blocked_to - ends_at,
         )
-        for clinician_id, starts_at, ends_at, before, after in db.session.execute(query, params)
+        for clinician_id, starts_at, ends_at, blocked_from, blocked_to in db.session.execute(
+            query, params
+        )
     ]
 
 

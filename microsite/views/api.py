@@ -7,7 +7,7 @@ from datetime import date
 
 from flask import Blueprint, Response, request
 
-from .. import clock
+from .. import clock, inputs
 from ..caching import availability_cache
 from ..clinic import clinic_timezone
 from ..services import booking as booking_service
@@ -25,35 +25,52 @@ class BadParameterError(ValueError):
     pass
 
 
-def _int_param(name: str, *, required: bool) -> int | None:
+def _id_param(name: str, *, required: bool) -> int | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         if required:
             raise BadParameterError(f"'{name}' is required.")
         return None
-    if not raw.isdigit() or len(raw) > 9:
-        raise BadParameterError(f"'{name}' must be a positive whole number.")
-    return int(raw)
+    value = inputs.parse_id(raw)
+    if value is None:
+        raise BadParameterError(
+            f"'{name}' must be a positive whole number, at most {inputs.MAX_ID}."
+        )
+    return value
+
+
+def _days_param() -> int:
+    raw = request.args.get("days", "").strip()
+    if not raw:
+        return DEFAULT_DAYS
+    if not raw.isascii() or not raw.isdigit():
+        raise BadParameterError("'days' must be a positive whole number.")
+    days = inputs.parse_count(raw, 1, MAX_DAYS)
+    if days is None:
+        raise BadParameterError(f"'days' must be between 1 and {MAX_DAYS}.")
+    return days
 
 
 def _date_param(name: str) -> date | None:
     raw = request.args.get(name, "").strip()
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        raise BadParameterError(f"'{name}' must be a date like 2026-11-30.") from None
+    if not raw:
+        return None
+    value = inputs.parse_date(raw)
+    if value is None:
+        raise BadParameterError(
+            f"'{name}' must be a date like 2026-11-30, between {inputs.EARLIEST_DATE} "
+            f"and {inputs.LATEST_DATE}."
+        )
+    return value
 
 
 @bp.get("/slots")
 def slots():
     """GET /api/slots?type=<id>&from=YYYY-MM-DD&days=N[&clinician=<id>]"""
     try:
-        type_id = _int_param("type", required=True)
-        days = _int_param("days", required=False)
-        days = DEFAULT_DAYS if days is None else days
-        if not 1 <= days <= MAX_DAYS:
-            raise BadParameterError(f"'days' must be between 1 and {MAX_DAYS}.")
-        clinician_id = _int_param("clinician", required=False)
+        type_id = _id_param("type", required=True)
+        days = _days_param()
+        clinician_id = _id_param("clinician", required=False)
         start_date = _date_param("from") or clock.now().astimezone(clinic_timezone()).date()
     except BadParameterError as error:
         return {"error": str(error)}, 400

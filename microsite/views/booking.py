@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from flask import (
     Blueprint,
@@ -17,15 +17,22 @@ from flask import (
     url_for,
 )
 
-from .. import clock, ics
+from .. import clock, ics, inputs
 from ..clinic import clinic_timezone
 from ..extensions import db
 from ..forms import BookingForm, make_started_stamp
 from ..models import Booking
+from ..ratelimits import limit_booking
 from ..services import booking as booking_service
 from ..services import calendar_events
 from ..services import schedule as schedule_service
-from ..services.errors import BookingError, SlotTakenError, UnknownConsultationTypeError
+from ..services.errors import (
+    BookingError,
+    FormAlreadyUsedError,
+    SlotTakenError,
+    TooManyUpcomingError,
+    UnknownConsultationTypeError,
+)
 from . import picker
 
 bp = Blueprint("booking", __name__, url_prefix="/book")
@@ -38,18 +45,14 @@ ALTERNATIVES_SHOWN = 6
 def start():
     """Step 1 (type) and steps 2-3 (day, time) of the picker, driven by query parameters."""
     types = schedule_service.active_consultation_types()
-    type_id = request.args.get("type", type=int)
-    if type_id is None:
+    if not request.args.get("type", "").strip():
         return render_template("booking/choose_type.html", types=types)
-    try:
-        consultation_type = schedule_service.get_consultation_type(type_id)
-    except UnknownConsultationTypeError:
-        abort(404)
+    consultation_type = _consultation_type_or_404(request.args.get("type"))
     view = picker.build(
         consultation_type,
-        clinician_id=request.args.get("clinician", type=int),
-        week=_parse_date(request.args.get("week")),
-        day=_parse_date(request.args.get("day")),
+        clinician_id=inputs.parse_id(request.args.get("clinician")),
+        week=_picker_date(request.args.get("week"), consultation_type),
+        day=_picker_date(request.args.get("day"), consultation_type),
     )
     return render_template("booking/pick.html", view=view, types=types)
 
@@ -57,12 +60,10 @@ def start():
 @bp.get("/first-available")
 def first_available():
     """Jump to the day of the earliest free time."""
-    type_id = request.args.get("type", type=int)
-    clinician_id = request.args.get("clinician", type=int)
-    try:
-        consultation_type = schedule_service.get_consultation_type(type_id)
-    except UnknownConsultationTypeError:
-        abort(404)
+    consultation_type = _consultation_type_or_404(request.args.get("type"))
+    clinician_id = inputs.parse_id(request.args.get("clinician"))
+    if clinician_id not in schedule_service.clinician_names():
+        clinician_id = None
     slot = schedule_service.first_available(consultation_type, clinician_id)
     args = {"type": consultation_type.id, "clinician": clinician_id}
     if slot is not None:
@@ -72,20 +73,21 @@ def first_available():
 
 
 @bp.route("/details", methods=["GET", "POST"])
+@limit_booking
 def details():
     """The patient's details for a chosen time; POST books it."""
     form = BookingForm()
     if request.method == "GET":
-        form.consultation_type.data = request.args.get("type", "")
-        form.slot.data = request.args.get("slot", "")
+        form.consultation_type.data = inputs.clean_text(request.args.get("type"))
+        form.slot.data = inputs.clean_text(request.args.get("slot"))
         form.idempotency_key.data = uuid.uuid4().hex
-        form.started.data = make_started_stamp()
+        form.started.data = make_started_stamp(form.idempotency_key.data)
         return _render_details(form)
 
     if not form.validate_on_submit():
         return _render_details(form, status=422)
     if form.looks_like_a_bot():
-        form.started.data = make_started_stamp()
+        form.started.data = make_started_stamp(form.idempotency_key.data)
         return _render_details(
             form,
             status=422,
@@ -100,13 +102,17 @@ def details():
     )
     try:
         booking = booking_service.book_slot(
-            consultation_type_id=_int_or_zero(form.consultation_type.data),
+            consultation_type_id=inputs.parse_id(form.consultation_type.data) or 0,
             key=form.slot.data,
             patient=patient,
             idempotency_key=form.idempotency_key.data,
         )
     except UnknownConsultationTypeError:
         abort(404)
+    except TooManyUpcomingError as error:
+        return render_template("booking/already_booked.html", message=str(error)), 409
+    except FormAlreadyUsedError as error:
+        return render_template("booking/form_used.html", message=str(error)), 422
     except BookingError as error:
         return _render_details(form, error=error)
     session[CONFIRMED_SESSION_KEY] = booking.id
@@ -146,12 +152,7 @@ def _render_details(
     form: BookingForm, *, status: int = 200, error: BookingError | None = None, problem: str = ""
 ):
     """The details form for the chosen time, or with other times when that one can't be had."""
-    try:
-        consultation_type = schedule_service.get_consultation_type(
-            _int_or_zero(form.consultation_type.data)
-        )
-    except UnknownConsultationTypeError:
-        abort(404)
+    consultation_type = _consultation_type_or_404(form.consultation_type.data)
     choice = booking_service.parse_slot_key(form.slot.data)
     if request.method == "GET":
         error = booking_service.slot_problem(consultation_type, form.slot.data)
@@ -173,12 +174,15 @@ def _render_details(
     )
 
 
-def _parse_date(value: str | None) -> date | None:
+def _consultation_type_or_404(raw: str | None):
     try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+        return schedule_service.get_consultation_type(inputs.parse_id(raw))
+    except UnknownConsultationTypeError:
+        abort(404)
 
 
-def _int_or_zero(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and len(value) < 10 else 0
+def _picker_date(raw: str | None, consultation_type) -> date | None:
+    """A day the picker can show: from a week ago to the end of the booking horizon."""
+    today = clock.now().astimezone(clinic_timezone()).date()
+    latest = today + timedelta(days=consultation_type.horizon_days + 7)
+    return inputs.parse_date(raw, today - timedelta(days=7), latest)
