@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from .config import DEFAULTS, check_secret_key
-from .database import configure_engine
+from .database import configure_engine, engine_options
 from .extensions import csrf, db, migrate
 
 
@@ -26,16 +26,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         path = os.path.join(app.instance_path, "microsite.sqlite3")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
     check_secret_key(app.config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
 
     db.init_app(app)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     with app.app_context():
-        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_engine(db.engine, app.config)
 
     from . import (
         caching,
         cli,
+        deadline,
         errors,
         models,  # noqa: F401 - importing it registers the tables
         security,
@@ -44,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .views import api, booking, health, pages
 
     caching.init_app(app)
+    deadline.init_app(app)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

@@ -66,6 +66,10 @@ def app_env(database_uri: str, **extra: str) -> dict[str, str]:
             "MICROSITE_BOOKING_MIN_FILL_SECONDS": "0",
             "MICROSITE_CLINIC_TIMEZONE": CLINIC_TIMEZONE,
             "PYTHONUNBUFFERED": "1",
+            # gunicorn.conf.py is read from the repository: the tests' browsers hold a form open
+            # for seconds between GET and POST, and a server closing that idle kept-alive
+            # connection as the POST goes out resets it (requests never resends a POST).
+            "GUNICORN_KEEPALIVE": "0",
         }
     )
     env.update(extra)
