@@ -5,7 +5,7 @@ has not sent its request (an idle or slow client) waits in the worker's event lo
 thread, so idle connections cannot occupy every worker the way they took all four sync workers;
 while one thread waits on the database, the others keep serving pages. gunicorn defers such a
 connection only after it has waited for data in a thread for DEFAULT_WORKER_DATA_TIMEOUT (5 s);
-we shorten that below, so a burst of idle connections costs a thread a fraction of a second.
+we shorten that below, so a burst of idle connections costs the threads a fraction of a second.
 A client that trickles its request slowly still holds a thread: in production the TLS proxy
 buffers requests (docs/deploy.md), and the thread pool is large enough to ride out a few.
 
@@ -49,8 +49,11 @@ graceful_timeout = 30
 # nginx, which opens a connection per request unless told otherwise, this rarely matters).
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "2"))
 # Seconds a new connection may occupy a thread waiting for its first bytes (gunicorn's own
-# default is 5 s); after that it waits in the event loop without a thread.
-gunicorn.workers.gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.25
+# default is 5 s: 200 idle connections would then hold 16 threads for a minute). After that it
+# waits in the event loop without a thread and gets one the moment its bytes arrive, so a short
+# value costs a slow client nothing but a hop through the loop. (A module constant in gunicorn
+# 27, pinned in requirements.txt; tests/test_fault_drills.py drill 8 fails if it stops working.)
+gunicorn.workers.gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.02
 
 # Requests are small: a long request line or many headers is not a patient.
 limit_request_line = 4094
