@@ -121,7 +121,8 @@ def open_form(server: LiveServer, type_id: int, key: str) -> Form | None:
     except requests.RequestException:
         return None
     if page.status_code != 200:
-        assert page.status_code == 503, page.status_code
+        # 409: the random time was taken meanwhile; 503: the fault under drill
+        assert page.status_code in (409, 503), page.status_code
         return None
     return Form(browser, {**hidden_fields(page.text), **PATIENT})
 
@@ -140,7 +141,7 @@ def post(server: LiveServer, form: Form, ledger: Ledger) -> Attempt:
         return ledger.add(Attempt(form, None, seconds=time.monotonic() - started))
     attempt = Attempt(form, response.status_code, response.text, None, time.monotonic() - started)
     if response.status_code == 303:
-        confirmed = form.browser.get(f"{server.url}/book/confirmed", timeout=CLIENT_TIMEOUT_S)
+        confirmed = confirmation_page(server, form)
         if confirmed.status_code == 200:
             attempt.reference = REFERENCE_RE.search(confirmed.text).group(1)
         else:  # the booking exists; only its page could not be loaded just now
@@ -148,6 +149,16 @@ def post(server: LiveServer, form: Form, ledger: Ledger) -> Attempt:
             assert "Your booking is safe." in confirmed.text
             assert NOTHING_BOOKED not in confirmed.text
     return ledger.add(attempt)
+
+
+def confirmation_page(server: LiveServer, form: Form) -> requests.Response:
+    """GET /book/confirmed, reloading (as a patient would) if the connection broke."""
+    for _ in range(3):
+        try:
+            return form.browser.get(f"{server.url}/book/confirmed", timeout=CLIENT_TIMEOUT_S)
+        except requests.ConnectionError:  # its worker was killed by the drill
+            time.sleep(0.5)
+    return form.browser.get(f"{server.url}/book/confirmed", timeout=CLIENT_TIMEOUT_S)
 
 
 class Load:
