@@ -41,6 +41,10 @@ db: $(VENV)/.installed-run instance/config.py
 run: db
 	$(FLASK) run --host $(HOST) --port $(PORT) $(if $(DEBUG),--debug,)
 
+## serve: like run, but under gunicorn with gunicorn.conf.py (gthread workers, the production model)
+serve: db
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+
 ## test: lint, format check, bandit (medium+) and the whole suite (PostgreSQL too when MICROSITE_TEST_DATABASE_URL is set)
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -41,7 +41,8 @@ def machine_lines(http: HttpResults) -> list[str]:
         f"{platform.system()} {platform.release()}",
         f"- Software: Python {platform.python_version()}, Flask {version('flask')}, "
         f"gunicorn {version('gunicorn')}, SQLite {sqlite3.sqlite_version}{pg}, {wrk_version()}",
-        f"- HTTP settings: gunicorn `-w {WORKERS}` sync workers, same flags for the microsite "
+        f"- HTTP settings: gunicorn `-w {WORKERS}` with gunicorn.conf.py (gthread workers), same "
+        f"flags for the microsite "
         f"and the bare app, one server at a time on this machine (wrk shares its CPUs); "
         f"`{SETTINGS.describe()} --timeout 10s -s <script>.lua`, after a {WARMUP.duration_s} s "
         f"warm-up with the same script; latencies from wrk's histogram.",

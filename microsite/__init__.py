@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from .config import DEFAULTS, check_secret_key, default_trusted_hosts
-from .database import configure_engine
+from .database import configure_engine, engine_options
 from .extensions import csrf, db, migrate
 
 
@@ -28,16 +28,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     check_secret_key(app.config)
     if app.config.get("TRUSTED_HOSTS") is None:
         app.config["TRUSTED_HOSTS"] = default_trusted_hosts(app.config["SITE_URL"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
 
     db.init_app(app)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     with app.app_context():
-        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_engine(db.engine, app.config)
 
     from . import (
         caching,
         cli,
+        deadline,
         errors,
         models,  # noqa: F401 - importing it registers the tables
         ratelimits,
@@ -47,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .views import api, booking, feeds, health, manage, pages, staff
 
     caching.init_app(app)
+    deadline.init_app(app)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

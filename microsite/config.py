@@ -14,8 +14,8 @@ DEFAULTS: dict[str, object] = {
     "SQLALCHEMY_DATABASE_URI": None,  # filled in by the factory from the instance path
     # hide_parameters: SQL errors and logs never carry patient data typed into a form.
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
-    # Milliseconds SQLite waits for another writer before giving up.
-    "SQLITE_BUSY_TIMEOUT_MS": 15000,
+    # Milliseconds SQLite waits for another writer before giving up (see "Time budget" below).
+    "SQLITE_BUSY_TIMEOUT_MS": 3000,
     # Patients' forms are small; anything bigger is refused with 413.
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # CSRF tokens outlive a slow, anxious form-filler.
@@ -78,6 +78,8 @@ DEFAULTS: dict[str, object] = {
     "REMINDER_BEFORE": 24,
     # Hours before the start after which patients must phone to cancel or move (or a timedelta).
     "CANCEL_CUTOFF": 24,
+    # /readyz reports 503 when a due email has waited longer than this (MAIL_SERVER set).
+    "OUTBOX_STUCK_AFTER_SECONDS": 900,
     # --- staff console ---
     # A staff session ends after this many minutes without a request.
     "STAFF_SESSION_IDLE_MINUTES": 15,
@@ -115,6 +117,23 @@ DEFAULTS: dict[str, object] = {
     "BOOKING_FORM_MAX_AGE_SECONDS": 2 * 3600,
     # The honeypot and form-stamp checks; False only for load tests that replay one form.
     "BOOKING_BOT_GUARD": True,
+    # --- faults: the time budget (README "When something fails"; gunicorn.conf.py) ---
+    # Every wait is bounded well below gunicorn's worker timeout (30 s), so a stalled database
+    # gives a 503 page, not a killed worker: lock 3 s < statement 5 s < request 10 s < worker 30 s.
+    # Seconds to open a PostgreSQL connection (connect + authentication).
+    "DB_CONNECT_TIMEOUT_SECONDS": 3,
+    # Seconds one SQL statement may run (PostgreSQL statement_timeout; client-side stall guard).
+    "DB_STATEMENT_TIMEOUT_SECONDS": 5,
+    # Seconds to wait for a lock: PostgreSQL lock_timeout, SQLite's writers' lock, a pooled conn.
+    "DB_LOCK_TIMEOUT_SECONDS": 3,
+    # Seconds a request may take; nothing is committed after it (also PG idle-in-transaction).
+    "REQUEST_DEADLINE_SECONDS": 10,
+    # Measure the deadline from the proxy's X-Request-Start (t=<µs>); only behind your own proxy.
+    "REQUEST_START_HEADER_TRUSTED": False,
+    # SQLite: below this many free bytes on the database's disk, bookings get the 503 page.
+    "STORAGE_MIN_FREE_BYTES": 50 * 1024 * 1024,
+    # Seconds /readyz may take in all; a check that has not answered by then counts as failed.
+    "READYZ_TIMEOUT_SECONDS": 2,
 }
 
 

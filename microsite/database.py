@@ -1,20 +1,26 @@
-"""Database plumbing: the UTC column type, SQLite setup, write transactions."""
+"""Database plumbing: the UTC column type, engine setup with bounded waits, write transactions."""
 
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import threading
+import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
+from . import deadline, stall_guard, storage
 from .extensions import db
+from .faults import StorageUnavailable, WriteLockTimeout, is_sqlite_storage_error
 
 
 class UTCDateTime(TypeDecorator):
@@ -44,25 +50,84 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """SQLALCHEMY_ENGINE_OPTIONS with the time budget applied to PostgreSQL connections.
+
+    Every wait the database can make us do is bounded well below the worker timeout: connecting
+    (`connect_timeout`), one statement (`statement_timeout`), a row or table lock
+    (`lock_timeout`), and a transaction left open by a worker that stalled or died
+    (`idle_in_transaction_session_timeout`, so its locks do not outlive the request deadline).
+    Values a deployment set itself are kept.
+    """
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("postgresql"):
+        return options
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault(
+        "connect_timeout", max(1, math.ceil(config["DB_CONNECT_TIMEOUT_SECONDS"]))
+    )
+    settings = {
+        "statement_timeout": config["DB_STATEMENT_TIMEOUT_SECONDS"],
+        "lock_timeout": config["DB_LOCK_TIMEOUT_SECONDS"],
+        "idle_in_transaction_session_timeout": config["REQUEST_DEADLINE_SECONDS"],
+    }
+    server_options = " ".join(f"-c {name}={_ms(seconds)}" for name, seconds in settings.items())
+    connect_args["options"] = f"{connect_args.get('options', '')} {server_options}".strip()
+    options["connect_args"] = connect_args
+    # Waiting for a free pooled connection is a wait too.
+    options.setdefault("pool_timeout", config["DB_LOCK_TIMEOUT_SECONDS"])
+    return options
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(float(seconds) * 1000))
+
+
+def configure_engine(engine: Engine, config: Mapping[str, Any]) -> None:
+    """Per-database setup: bounded waits, and connections that never outlive a storage fault."""
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, int(config["SQLITE_BUSY_TIMEOUT_MS"]))
+    elif engine.dialect.name == "postgresql":
+        stall_guard.install(engine, config["DB_STATEMENT_TIMEOUT_SECONDS"])
+    _writer_settings[id(engine)] = float(config["DB_LOCK_TIMEOUT_SECONDS"])
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     """SQLite: WAL, a busy timeout, foreign keys, and transactions we begin ourselves.
 
     pysqlite's own transaction handling would start transactions late and only DEFERRED; we turn
     it off and emit BEGIN ourselves, IMMEDIATE for write transactions (see `write_transaction`),
     so two writers queue on the database lock instead of failing with "database is locked".
+
+    A connection opened while its file was read-only stays read-only for ever (SQLite falls back
+    to O_RDONLY silently), and one that hit a full disk or an I/O error may hold a broken handle.
+    So a storage error invalidates this process's whole pool, and a connection opened while the
+    file was not writable is replaced at checkout once it is: the next request after the operator
+    fixes the cause succeeds, in every worker, without a restart. (`pool_pre_ping` cannot see
+    either: `SELECT 1` works on a read-only connection.)
     """
-    if engine.dialect.name != "sqlite":
-        return
+    path = engine.url.database
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection, record) -> None:
         dbapi_connection.isolation_level = None
+        record.info["opened_read_only"] = bool(path) and not storage.writable(path)
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_connection, record, _proxy) -> None:
+        if record.info.get("opened_read_only") and storage.writable(path):
+            raise DisconnectionError("opened while the database was read-only; reconnecting")
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context) -> None:
+        if is_sqlite_storage_error(context.original_exception):
+            context.is_disconnect = True  # SQLAlchemy then discards the whole pool
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
@@ -78,18 +143,32 @@ def write_transaction() -> Iterator[None]:
     transaction sees every committed booking and no other writer can slip in between.
     On PostgreSQL the database constraints guard overlaps, and `lock_clinician_schedules`
     serialises the rest of the re-check per clinician.
+
+    Nothing is committed after the request's deadline (`deadline.check` just before COMMIT), and
+    on SQLite nothing is started on storage that cannot take it (not writable, disk nearly full):
+    both raise a TemporarilyUnavailable error before anything is stored.
     """
     session = db.session()  # the real Session: scoped_session does not proxy in_transaction
     if session.in_transaction():
         session.rollback()  # start from a clean transaction; nothing pending may leak in
-    with _writers_in_line(db.engine):
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        storage.refuse_writes_if_unavailable(engine.url.database)
+    with _writers_in_line(engine):
+        deadline.check("start a booking")
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         try:
             yield
+            deadline.check("commit")
             # What this transaction wrote is current: keep it loaded instead of re-reading it.
             session.expire_on_commit = False
             try:
                 session.commit()
+            except (OperationalError, InterfaceError) as error:
+                # PostgreSQL: a connection lost during COMMIT may have committed on the server.
+                # (SQLite's COMMIT is local: an error means it did not happen.)
+                error.commit_outcome_unknown = engine.dialect.name != "sqlite"
+                raise
             finally:
                 session.expire_on_commit = True
         except BaseException:
@@ -99,6 +178,11 @@ def write_transaction() -> Iterator[None]:
 
 _writer_locks: dict[str, tuple[threading.Lock, int]] = {}
 _writer_locks_guard = threading.Lock()
+_writer_settings: dict[int, float] = {}
+# How often a writer waiting for another process retries the file lock: short enough to add
+# little latency, long enough to cost nothing while it waits.
+_LOCK_POLL_SECONDS = 0.002
+_LOCK_POLL_MAX_SECONDS = 0.02
 
 
 @contextmanager
@@ -107,26 +191,59 @@ def _writers_in_line(engine: Engine) -> Iterator[None]:
 
     SQLite's own busy handler makes a waiting writer sleep and retry with growing pauses
     (1, 2, 5, 10 ms ...), which caps throughput and stretches latency when workers contend.
-    A flock() waiter is woken the moment the lock is released. The busy timeout stays as a
-    backstop for writers that do not take this lock (the CLI's migrations, sqlite3 itself).
+    The busy timeout stays as a backstop for writers that do not take this lock (the CLI's
+    migrations, sqlite3 itself).
+
+    Every wait here is bounded by DB_LOCK_TIMEOUT_SECONDS and the request deadline, whichever
+    comes first: flock() itself has no timeout, so a waiter polls LOCK_NB with short sleeps
+    (2 ms, growing to 20 ms) instead of blocking. A writer that does not get the lock in time
+    raises WriteLockTimeout (503, nothing booked); a lock file that cannot be opened (read-only
+    folder) raises StorageUnavailable.
     """
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:":
         yield
         return
-    with _writer_locks_guard:
-        if path not in _writer_locks:
-            fd = os.open(f"{path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            _writer_locks[path] = (threading.Lock(), fd)
-        thread_lock, fd = _writer_locks[path]
+    thread_lock, fd = _writer_lock(path)
+    give_up_at = time.monotonic() + deadline.bounded(_writer_settings.get(id(engine), 3.0))
     # flock() excludes other processes; the thread lock excludes this process's other threads,
     # which share the file descriptor and so would all "hold" the flock at once.
-    with thread_lock:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    if not thread_lock.acquire(timeout=max(0.0, give_up_at - time.monotonic())):
+        raise WriteLockTimeout("another writer in this process held the write lock too long")
+    try:
+        _flock_until(fd, give_up_at)
         try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        thread_lock.release()
+
+
+def _writer_lock(path: str) -> tuple[threading.Lock, int]:
+    with _writer_locks_guard:
+        if path not in _writer_locks:
+            try:
+                fd = os.open(f"{path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as error:  # read-only folder or file, full disk: nothing cached
+                raise StorageUnavailable(
+                    f"cannot open the writers' lock: {error.strerror}"
+                ) from None
+            _writer_locks[path] = (threading.Lock(), fd)
+        return _writer_locks[path]
+
+
+def _flock_until(fd: int, give_up_at: float) -> None:
+    pause = _LOCK_POLL_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() + pause > give_up_at:
+                raise WriteLockTimeout("another process held the write lock too long") from None
+            time.sleep(pause)
+            pause = min(pause * 2, _LOCK_POLL_MAX_SECONDS)
 
 
 # The first half of the two-key advisory lock: this app's locks on clinicians' schedules, so

@@ -1,4 +1,8 @@
-"""Error pages: friendly, never a traceback; 503 with Retry-After when the database is away."""
+"""Error pages: friendly, never a traceback; 503 with Retry-After when the database is away.
+
+The 503 page says only what is true for the request that failed: "nothing was booked" on a
+booking attempt, "your booking is safe" on the pages that show one, something neutral elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .faults import TemporarilyUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,28 @@ def is_outage(error: DBAPIError) -> bool:
     return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
 
 
+UNAVAILABLE_TITLES = {
+    "booking": "We can't take bookings right now",
+    "unconfirmed": "We could not confirm your booking",
+    "change": "We can't make changes right now",
+    "your_booking": "We could not load your booking just now",
+    "neutral": "This page is unavailable for a moment",
+}
+
+
+def unavailable_situation(error: BaseException) -> str:
+    """Which truth the 503 page tells: see UNAVAILABLE_TITLES and errors/503.html."""
+    if request.method == "POST":
+        if not request.path.startswith("/book/"):
+            return "change"  # a cancel, reschedule or staff action that never ran
+        # A commit the server may have applied before the connection broke: the patient must
+        # not be told "nothing was booked"; resending the same form is safe (idempotency key).
+        return "unconfirmed" if getattr(error, "commit_outcome_unknown", False) else "booking"
+    if request.path.startswith(("/book/confirmed", "/manage/", "/staff/")):
+        return "your_booking"
+    return "neutral"
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(_error):
@@ -62,6 +89,7 @@ def init_app(app: Flask) -> None:
             return body, status, {"Allow": ", ".join(error.valid_methods)}
         return response
 
+    @app.errorhandler(TemporarilyUnavailable)
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     def database_unavailable(error):
@@ -71,7 +99,10 @@ def init_app(app: Flask) -> None:
             return internal_error(error)
         log.error("database unavailable (request %s): %s", request_id(), type(error).__name__)
         db.session.rollback()
-        body, status = _render(503, "errors/503.html", title="We can't take bookings right now")
+        situation = unavailable_situation(error)
+        body, status = _render(
+            503, "errors/503.html", title=UNAVAILABLE_TITLES[situation], situation=situation
+        )
         return body, status, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(Exception)

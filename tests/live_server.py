@@ -147,6 +147,7 @@ class LiveServer:
         workers: int = 4,
         extra_args: Sequence[str] = (),
         health_path: str = "/healthz",
+        command_prefix: Sequence[str] = (),
     ) -> None:
         self.env = env
         self.log_path = Path(log_path)
@@ -154,6 +155,8 @@ class LiveServer:
         self.workers = workers
         self.extra_args = list(extra_args)
         self.health_path = health_path
+        # e.g. setpriv ... to run the server as another user (the fault drills)
+        self.command_prefix = list(command_prefix)
         self.port = 0
         self.process: subprocess.Popen | None = None
 
@@ -164,6 +167,7 @@ class LiveServer:
     def start(self) -> LiveServer:
         self.port = free_port()
         command = [
+            *self.command_prefix,
             str(VENV_BIN / "gunicorn"),
             *("-w", str(self.workers), "-b", f"127.0.0.1:{self.port}"),
             *self.extra_args,
@@ -232,7 +236,7 @@ def slot_key(clinician_id: int, start: datetime) -> str:
 
 def open_form(server: LiveServer, type_id: int, key: str) -> tuple[requests.Session, dict]:
     """A patient's browser: GET the details form; return its cookies and the body to POST."""
-    browser = requests.Session()
+    browser = new_browser()
     page = browser.get(
         f"{server.url}/book/details",
         params={"type": type_id, "slot": key},
@@ -243,6 +247,18 @@ def open_form(server: LiveServer, type_id: int, key: str) -> tuple[requests.Sess
     assert hidden.get("csrf_token"), "the form has no CSRF token"
     assert hidden.get("slot") == key
     return browser, {**hidden, **PATIENT}
+
+
+def new_browser() -> requests.Session:
+    """A browser that opens a new connection per request.
+
+    gunicorn (gthread, see gunicorn.conf.py) keeps idle connections alive for a few seconds; a
+    form held open longer and then POSTed on that connection can meet the server closing it,
+    which a real browser answers by resending, and requests (never resending a POST) by failing.
+    """
+    browser = requests.Session()
+    browser.headers["Connection"] = "close"
+    return browser
 
 
 def open_forms(server: LiveServer, type_id: int, keys: list[str]) -> list[tuple]:

@@ -10,7 +10,8 @@ def test_healthz_answers_ok(client):
 def test_readyz_answers_ok_when_database_answers(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["database"] == "ok"
+    assert response.get_json()["status"] == "ok"
+    assert response.get_json()["checks"]["database"] == {"ok": True}
 
 
 def test_readyz_is_503_when_database_is_unreachable(app_config):

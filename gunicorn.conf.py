@@ -1,0 +1,79 @@
+"""gunicorn settings for the booking site: `make serve` locally, the same file in production.
+
+Serving model: `gthread` workers, a few processes each with a pool of threads. A connection that
+has not sent its request (an idle or slow client) waits in the worker's event loop, not in a
+thread, so idle connections cannot occupy every worker the way they took all four sync workers;
+while one thread waits on the database, the others keep serving pages. gunicorn defers such a
+connection only after it has waited for data in a thread for DEFAULT_WORKER_DATA_TIMEOUT (5 s);
+we shorten that below, so a burst of idle connections costs the threads a fraction of a second.
+A client that trickles its request slowly still holds a thread: in production the TLS proxy
+buffers requests (docs/deploy.md), and the thread pool is large enough to ride out a few.
+
+The time budget, every wait bounded below the one after it (microsite/config.py):
+    DB_LOCK_TIMEOUT_SECONDS       3 s  a lock (PostgreSQL lock_timeout, SQLite writers' lock and
+                                       busy timeout, a pooled connection)
+    DB_CONNECT_TIMEOUT_SECONDS    3 s  opening a PostgreSQL connection
+    DB_STATEMENT_TIMEOUT_SECONDS  5 s  one statement (server-side, plus a client-side guard
+                                       against a database that stops answering)
+    READYZ_TIMEOUT_SECONDS        2 s  /readyz answers within this, whatever the database does
+    REQUEST_DEADLINE_SECONDS     10 s  a request; no booking is committed after it
+    timeout (below)              30 s  gunicorn kills a worker that stopped responding
+Reaching any limit gives the 503 page with Retry-After (the patient is told what is true); the
+worker timeout is only the backstop for a bug, never the way a wait ends.
+
+Environment: GUNICORN_BIND (127.0.0.1:8000), GUNICORN_WORKERS (CPU count, at least 2),
+GUNICORN_THREADS (16), GUNICORN_TIMEOUT (30), GUNICORN_KEEPALIVE (2),
+GUNICORN_FORWARDED_ALLOW_IPS (127.0.0.1).
+"""
+
+import multiprocessing
+import os
+
+import gunicorn.workers.gthread
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", max(2, multiprocessing.cpu_count())))
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# Connections a worker holds open at once, idle ones included (they cost a socket, no thread).
+worker_connections = 1000
+# Never preload: each worker must open its own database connections and SQLite lock file after
+# the fork (a lock file descriptor shared across a fork is one lock holder, not several).
+preload_app = False
+
+# A worker that does not report for this long is killed; well above the request deadline.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM or a SIGHUP reload, old workers finish their requests for up to this long.
+graceful_timeout = 30
+# Kept-alive connections wait in the event loop; closed after this many idle seconds (behind
+# nginx, which opens a connection per request unless told otherwise, this rarely matters).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "2"))
+# Seconds a new connection may occupy a thread waiting for its first bytes (gunicorn's own
+# default is 5 s: 200 idle connections would then hold 16 threads for a minute). After that it
+# waits in the event loop without a thread and gets one the moment its bytes arrive, so a short
+# value costs a slow client nothing but a hop through the loop. (A module constant in gunicorn
+# 27, pinned in requirements.txt; tests/test_fault_drills.py drill 8 fails if it stops working.)
+gunicorn.workers.gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.02
+
+# Requests are small: a long request line or many headers is not a patient.
+limit_request_line = 4094
+limit_request_fields = 50
+
+# X-Forwarded-* is believed only from these addresses (gunicorn's own default: loopback). The
+# app's own trust in forwarded headers is Werkzeug's ProxyFix, configured by PROXY_FIX_* (off
+# by default); keep this at the proxy's address only.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Access log: method, path (never the query string: %(U)s, not %(r)s), status, size, duration.
+# RedactingLogger also replaces the tokens in /manage/<token> and /feeds/<token>.ics paths.
+accesslog = "-"
+errorlog = "-"
+logger_class = "microsite.access_log.RedactingLogger"
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+# SIGHUP reloads gracefully: new workers start with re-read code and settings, then the old
+# ones finish their requests and exit; no request is dropped (tests/test_fault_drills.py).
+proc_name = "bluewater-microsite"
+# No runtime control socket ($HOME/.gunicorn/gunicorn.ctl is one path for every instance of
+# the user's): workers and reloads are managed by signals and the process manager.
+control_socket_disable = True

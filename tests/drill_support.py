@@ -1,0 +1,265 @@
+"""Patients and checks for the fault drills: book through real pages, then audit the database.
+
+Every booking attempt is recorded with its form's idempotency key and what the patient saw, so
+after a drill the database can be held to what each patient was told: a confirmation matches
+exactly one stored booking, a "nothing was booked" page matches none, and no clinician is
+booked twice at overlapping times.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from zoneinfo import ZoneInfo
+
+import requests
+from live_server import (
+    CLINIC_TIMEZONE,
+    PATIENT,
+    LiveServer,
+    hidden_fields,
+    new_browser,
+    slot_key,
+)
+from sqlalchemy import text
+
+from microsite.extensions import db
+from microsite.models import Clinician, ConsultationType, WorkingHours
+
+REFERENCE_RE = re.compile(r'class="reference-code">([A-Z0-9]+)<')
+NOTHING_BOOKED = "Nothing was booked."
+UNCONFIRMED = "may or may not have been made"
+# Short timeouts in the drills' servers, so "longer than the worker timeout" stays short.
+WORKER_TIMEOUT_S = 10
+DRILL_ENV = {
+    "MICROSITE_DB_CONNECT_TIMEOUT_SECONDS": "2",
+    "MICROSITE_DB_STATEMENT_TIMEOUT_SECONDS": "1",
+    "MICROSITE_DB_LOCK_TIMEOUT_SECONDS": "1",
+    "MICROSITE_SQLITE_BUSY_TIMEOUT_MS": "1000",
+    "MICROSITE_REQUEST_DEADLINE_SECONDS": "4",
+    "MICROSITE_READYZ_TIMEOUT_SECONDS": "1",
+    "MICROSITE_SLOT_CACHE_SECONDS": "0",
+    "GUNICORN_TIMEOUT": str(WORKER_TIMEOUT_S),
+    "GUNICORN_THREADS": "8",
+}
+CLIENT_TIMEOUT_S = 20  # a patient's browser; every answer must come well before it
+OVERLAPPING_PAIRS_SQL = (
+    "SELECT count(*) FROM booking a JOIN booking b ON a.clinician_id = b.clinician_id "
+    "AND a.id < b.id AND a.status <> 'cancelled' AND b.status <> 'cancelled' "
+    "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"
+)
+
+
+@dataclass
+class Form:
+    """A details form a patient opened: their browser (cookies) and the body it will send."""
+
+    browser: requests.Session
+    body: dict
+
+    @property
+    def key(self) -> str:
+        return self.body["idempotency_key"]
+
+
+@dataclass
+class Attempt:
+    """One POST of a form and what the patient saw (status None: the connection broke)."""
+
+    form: Form
+    status: int | None
+    page: str = ""
+    reference: str | None = None
+    seconds: float = 0.0
+    finished_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Ledger:
+    """Every attempt of a drill, from any thread."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, attempt: Attempt) -> Attempt:
+        with self.lock:
+            self.attempts.append(attempt)
+        return attempt
+
+
+def tomorrow_slots(clinician_id: int, days: int = 20) -> list[str]:
+    """Keys of hourly times 08:00-19:00 clinic time over the next `days` days."""
+    zone = ZoneInfo(CLINIC_TIMEZONE)
+    first = datetime.now(zone).date() + timedelta(days=1)
+    return [
+        slot_key(
+            clinician_id,
+            datetime.combine(first + timedelta(days=d), clock_time(h), tzinfo=zone).astimezone(UTC),
+        )
+        for d in range(days)
+        for h in range(8, 20)
+    ]
+
+
+def open_form(server: LiveServer, type_id: int, key: str) -> Form | None:
+    """GET the details form like a browser; None when the site could not show it."""
+    browser = new_browser()
+    try:
+        page = browser.get(
+            f"{server.url}/book/details",
+            params={"type": type_id, "slot": key},
+            timeout=CLIENT_TIMEOUT_S,
+        )
+    except requests.RequestException:
+        return None
+    if page.status_code != 200:
+        # 409: the random time was taken meanwhile; 503: the fault under drill
+        assert page.status_code in (409, 503), page.status_code
+        return None
+    return Form(browser, {**hidden_fields(page.text), **PATIENT})
+
+
+def post(server: LiveServer, form: Form, ledger: Ledger) -> Attempt:
+    """Send the form once; on a confirmation, read the reference the patient is shown."""
+    started = time.monotonic()
+    try:
+        response = form.browser.post(
+            f"{server.url}/book/details",
+            data=form.body,
+            allow_redirects=False,
+            timeout=CLIENT_TIMEOUT_S,
+        )
+    except requests.RequestException:
+        return ledger.add(Attempt(form, None, seconds=time.monotonic() - started))
+    attempt = Attempt(form, response.status_code, response.text, None, time.monotonic() - started)
+    if response.status_code == 303:
+        confirmed = confirmation_page(server, form)
+        if confirmed.status_code == 200:
+            attempt.reference = REFERENCE_RE.search(confirmed.text).group(1)
+        else:  # the booking exists; only its page could not be loaded just now
+            assert confirmed.status_code == 503, confirmed.status_code
+            assert "Your booking is safe." in confirmed.text
+            assert NOTHING_BOOKED not in confirmed.text
+    return ledger.add(attempt)
+
+
+def confirmation_page(server: LiveServer, form: Form) -> requests.Response:
+    """GET /book/confirmed, reloading (as a patient would) if the connection broke."""
+    for _ in range(3):
+        try:
+            return form.browser.get(f"{server.url}/book/confirmed", timeout=CLIENT_TIMEOUT_S)
+        except requests.ConnectionError:  # its worker was killed by the drill
+            time.sleep(0.5)
+    return form.browser.get(f"{server.url}/book/confirmed", timeout=CLIENT_TIMEOUT_S)
+
+
+class Load:
+    """Patients booking random times in background threads until stopped."""
+
+    def __init__(self, server: LiveServer, type_id: int, keys: list[str], threads: int = 4):
+        self.server, self.type_id, self.keys = server, type_id, keys
+        self.ledger = Ledger()
+        self.unshown_forms = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        rng = random.Random()  # noqa: S311 - spreading test load, not security
+        while not self._stop.is_set():
+            form = open_form(self.server, self.type_id, rng.choice(self.keys))
+            if form is None:
+                self.unshown_forms += 1
+                time.sleep(0.05)
+                continue
+            post(self.server, form, self.ledger)
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=2 * CLIENT_TIMEOUT_S + 5)
+
+
+def seed_clinic(seed_app) -> tuple[int, int]:
+    """A new clinician working 07:00-21:00 every day and a 60-minute type on an hourly grid."""
+    tag = uuid.uuid4().hex[:8]
+    with seed_app.app_context():
+        clinician = Clinician(name=f"Dr. Drill {tag}", email=f"{tag}@example.test")
+        clinician.weekly_hours = [
+            WorkingHours(weekday=day, start_time=clock_time(7), end_time=clock_time(21))
+            for day in range(7)
+        ]
+        consultation_type = ConsultationType(
+            slug=f"drill-{tag}",
+            name="Initial consultation — in person",
+            mode="in_person",
+            duration_minutes=60,
+            slot_interval_minutes=60,
+            min_notice_minutes=0,
+            horizon_days=30,
+        )
+        db.session.add_all([clinician, consultation_type])
+        db.session.commit()
+        ids = clinician.id, consultation_type.id
+        db.session.remove()
+    return ids
+
+
+def stored_by_key(seed_app, key: str) -> list:
+    with seed_app.app_context(), db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text("SELECT reference FROM booking WHERE idempotency_key = :k"), {"k": key}
+            )
+        )
+
+
+def assert_invariants(seed_app, attempts: list[Attempt], *, sqlite_path: str | None = None):
+    """What every drill must leave behind (see the module docstring).
+
+    A form sent more than once (a patient retrying after a 503) is judged by all its sends: a
+    confirmation on any of them means exactly that one booking; none means nothing stored. Drills
+    also call this before the retries, so a 503 is proven to have stored nothing on its own.
+    """
+    by_key: dict[str, list[Attempt]] = {}
+    for attempt in attempts:
+        by_key.setdefault(attempt.form.key, []).append(attempt)
+        if attempt.status == 503:
+            assert NOTHING_BOOKED in attempt.page or UNCONFIRMED in attempt.page, attempt.page
+        elif attempt.status == 409:
+            assert "just taken" in attempt.page
+        elif attempt.status not in (303, None):
+            raise AssertionError(f"a patient got HTTP {attempt.status}: {attempt.page[:300]}")
+    for key, sends in by_key.items():
+        stored = [row.reference for row in stored_by_key(seed_app, key)]
+        confirmed = {a.reference for a in sends if a.status == 303}
+        if confirmed:
+            assert len(confirmed) == 1, (key, confirmed)
+            assert stored == list(confirmed), (key, confirmed, stored)
+        elif any(a.status is None or UNCONFIRMED in a.page for a in sends):
+            assert len(stored) <= 1  # the outcome was never shown: at most one booking
+        else:
+            assert stored == [], f"a booking stored for a patient told it was not: {key}"
+    with seed_app.app_context(), db.engine.connect() as conn:
+        assert conn.execute(text(OVERLAPPING_PAIRS_SQL)).scalar() == 0
+    if sqlite_path:
+        with closing(sqlite3.connect(sqlite_path)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def assert_no_worker_was_killed_for_time(server: LiveServer) -> None:
+    log = server.log()
+    assert "WORKER TIMEOUT" not in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
