@@ -150,12 +150,27 @@ def book_slot(
                 return existing
             if _reference_taken(booking.reference):
                 continue
-            log.info("slot taken: type=%s start=%s", request.consultation_type_id, choice.start)
+            log.info(
+                "slot taken",
+                extra={
+                    "event": "booking.slot_taken",
+                    "consultation_type_id": request.consultation_type_id,
+                    "slot_start": choice.start.isoformat(),
+                },
+            )
             raise SlotTakenError(choice.start, choice.clinician_id) from None
     else:
         raise RuntimeError("could not draw an unused booking reference")
     availability_cache().clear()
-    log.info("booking created: id=%s type=%s", booking_id, request.consultation_type_id)
+    log.info(
+        "booking created",
+        extra={
+            "event": "booking.created",
+            "booking_id": booking_id,
+            "consultation_type_id": request.consultation_type_id,
+            "actor": actor,
+        },
+    )
     return booking
 
 
@@ -175,8 +190,15 @@ def cancel_booking(reference: str, *, actor: str = ACTOR_CLI) -> Booking:
             booking.cancelled_at = clock.now()
             booking.sequence += 1  # a later METHOD:CANCEL must outrank every invite sent
             record_event(booking, EVENT_CANCELLED, actor)
+            changed = True
+        else:
+            changed = False
     availability_cache().clear()
-    log.info("booking cancelled: id=%s", booking.id)
+    if changed:
+        log.info(
+            "booking cancelled",
+            extra={"event": "booking.cancelled", "booking_id": booking.id, "actor": actor},
+        )
     return booking
 
 
