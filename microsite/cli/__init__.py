@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import demo
+from . import demo, retention
 
 
 def init_app(app: Flask) -> None:
-    for module in (demo,):
+    for module in (demo, retention):
         module.register(app)

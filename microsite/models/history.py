@@ -19,6 +19,8 @@ from ..extensions import db
 EVENT_CREATED = "created"
 EVENT_RESCHEDULED = "rescheduled"
 EVENT_CANCELLED = "cancelled"
+# The patient's details were erased (retention purge or the patient's request); detail says which.
+EVENT_ERASED = "erased"
 
 # Who did it: "patient", "cli", "system", or "staff:<account id>".
 ACTOR_PATIENT = "patient"
