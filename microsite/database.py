@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, event
@@ -61,7 +61,9 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
         # Patient data: the file is made owner-only before SQLite opens it; SQLite then gives
         # its -wal and -shm files the database file's own permissions.
         if on_disk and not os.path.exists(path):
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            # A missing folder is SQLite's to report (OperationalError: the database is away).
+            with suppress(OSError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
