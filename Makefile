@@ -27,8 +27,9 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 # First run: a local instance config with a random SECRET_KEY (never committed; see .gitignore).
+# umask 077: the folder and the file holding the secret are the owner's alone.
 instance/config.py:
-	mkdir -p instance
+	umask 077; mkdir -p instance; \
 	{ echo "# Local settings, made by 'make run' on first use; see instance/config.example.py."; \
 	  echo "SECRET_KEY = \"$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')\""; } > $@
 
@@ -37,9 +38,13 @@ db: $(VENV)/.installed-run instance/config.py
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
 
+# The site's own links (canonical, sitemap, .ics, emails) follow HOST and PORT, unless the operator
+# chose SITE_URL (MICROSITE_SITE_URL in the environment, or SITE_URL in instance/config.py).
+RUN_SITE_URL = $(if $(MICROSITE_SITE_URL)$(shell grep -s '^SITE_URL' instance/config.py),,MICROSITE_SITE_URL=http://$(HOST):$(PORT))
+
 ## run: everything a newcomer needs, then the site on http://$(HOST):$(PORT) (debug off; DEBUG=1 for debug)
 run: db
-	$(FLASK) run --host $(HOST) --port $(PORT) $(if $(DEBUG),--debug,)
+	$(RUN_SITE_URL) $(FLASK) run --host $(HOST) --port $(PORT) $(if $(DEBUG),--debug,)
 
 ## serve: like run, but under gunicorn with gunicorn.conf.py (gthread workers, the production model)
 serve: db

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import DEFAULTS, check_secret_key, default_trusted_hosts
 from .database import configure_engine, engine_options
@@ -22,14 +23,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        os.makedirs(app.instance_path, exist_ok=True)
+        os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
         path = os.path.join(app.instance_path, "microsite.sqlite3")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
     check_secret_key(app.config)
     if app.config.get("TRUSTED_HOSTS") is None:
         app.config["TRUSTED_HOSTS"] = default_trusted_hosts(app.config["SITE_URL"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
+    _trust_configured_proxies(app)
 
+    from . import logs
+
+    logs.init_app(app)  # first: its after_request hook then runs last, seeing the final status
     db.init_app(app)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
@@ -58,3 +63,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (pages.bp, booking.bp, api.bp, health.bp, manage.bp, feeds.bp, staff.bp):
         app.register_blueprint(blueprint)
     return app
+
+
+def _trust_configured_proxies(app: Flask) -> None:
+    """ProxyFix only for the proxies the operator names; otherwise forwarded headers are ignored.
+
+    Behind a proxy that says the request was HTTPS, the session cookie is Secure and named with
+    the `__Host-` prefix (Secure, Path=/, no Domain: no sibling host can set or read it).
+    """
+    trusted = {
+        header: int(app.config.get(f"PROXY_FIX_X_{header.upper()}") or 0)
+        for header in ("for", "proto", "host")
+    }
+    if any(trusted.values()):
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=trusted["for"], x_proto=trusted["proto"], x_host=trusted["host"]
+        )
+    if trusted["proto"]:
+        app.config["SESSION_COOKIE_SECURE"] = True
+    if (
+        app.config.get("SESSION_COOKIE_SECURE")
+        and app.config.get("SESSION_COOKIE_NAME") == "session"
+        and not app.config.get("SESSION_COOKIE_DOMAIN")
+    ):
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"

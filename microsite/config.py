@@ -134,6 +134,18 @@ DEFAULTS: dict[str, object] = {
     "STORAGE_MIN_FREE_BYTES": 50 * 1024 * 1024,
     # Seconds /readyz may take in all; a check that has not answered by then counts as failed.
     "READYZ_TIMEOUT_SECONDS": 2,
+    # --- operations (serving, logs, retention) ---
+    # How many proxies to trust for X-Forwarded-For / -Proto / -Host; 0 trusts none (no ProxyFix).
+    "PROXY_FIX_X_FOR": 0,
+    "PROXY_FIX_X_PROTO": 0,  # > 0 also makes the session cookie Secure and __Host- prefixed
+    "PROXY_FIX_X_HOST": 0,
+    # "json" (one JSON object a line) or "text"; None = json, or text when DEBUG is on.
+    "LOG_FORMAT": None,
+    # The root logger's level; SQLAlchemy stays at WARNING whatever this says (rows hold names).
+    "LOG_LEVEL": "INFO",
+    # Days after a booking's end before `retention purge` erases its patient details. None =
+    # the clinic has not decided, and the purge refuses to run (no default pretends to be law).
+    "RETENTION_DAYS": None,
 }
 
 

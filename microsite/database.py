@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import math
 import os
 import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,9 +108,21 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     either: `SELECT 1` works on a read-only connection.)
     """
     path = engine.url.database
+    on_disk = bool(path) and path != ":memory:" and not path.startswith("file:")
+
+    @event.listens_for(engine, "do_connect")
+    def _create_private(_dialect, _record, _cargs, _cparams) -> None:
+        # Patient data: the file is made owner-only before SQLite opens it; SQLite then gives
+        # its -wal and -shm files the database file's own permissions.
+        if on_disk and not os.path.exists(path):
+            # A missing folder is SQLite's to report (OperationalError: the database is away).
+            with suppress(OSError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, record) -> None:
+        if on_disk:
+            _make_owner_only(path)
         dbapi_connection.isolation_level = None
         record.info["opened_read_only"] = bool(path) and not storage.writable(path)
         cursor = dbapi_connection.cursor()
@@ -133,6 +146,25 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+SQLITE_COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal", "-writers.lock")
+
+
+def _make_owner_only(path: str) -> None:
+    """Tighten a database made before this rule (or copied in) and its companion files."""
+    for suffix in SQLITE_COMPANION_SUFFIXES:
+        try:
+            mode = os.stat(path + suffix).st_mode
+            if mode & 0o077:
+                os.chmod(path + suffix, mode & 0o700)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # not ours to change: say so once, keep serving
+            logging.getLogger(__name__).warning(
+                "cannot make a database file owner-only",
+                extra={"event": "db.permissions", "file_suffix": suffix or "db"},
+            )
 
 
 @contextmanager

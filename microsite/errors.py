@@ -7,6 +7,7 @@ booking attempt, "your booking is safe" on the pages that show one, something ne
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from flask import Flask, g, render_template, request
@@ -20,12 +21,17 @@ from .faults import TemporarilyUnavailable
 log = logging.getLogger(__name__)
 
 DATABASE_RETRY_AFTER_SECONDS = 30
+# A proxy's request id is reused only if it looks like one: it goes into every log line.
+INCOMING_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,63}")
 
 
 def request_id() -> str:
     """A short id shown on error pages and logged, so staff can find the failure."""
     if "request_id" not in g:
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:12]
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = (
+            incoming if INCOMING_REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex[:12]
+        )
     return g.request_id
 
 
@@ -97,7 +103,10 @@ def init_app(app: Flask) -> None:
             # Bad data or a bug (DataError, IntegrityError...): not "try again later".
             db.session.rollback()
             return internal_error(error)
-        log.error("database unavailable (request %s): %s", request_id(), type(error).__name__)
+        log.error(
+            "database unavailable",
+            extra={"event": "db.unavailable", "error": type(error).__name__},
+        )
         db.session.rollback()
         situation = unavailable_situation(error)
         body, status = _render(
@@ -109,5 +118,5 @@ def init_app(app: Flask) -> None:
     def internal_error(error):
         if isinstance(error, HTTPException):
             return http_error(error)
-        log.exception("unhandled error (request %s)", request_id())
+        log.exception("unhandled error", extra={"event": "http.error"})
         return _render(500, "errors/500.html", title="Something went wrong")

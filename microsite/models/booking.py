@@ -176,6 +176,8 @@ class Booking(db.Model):
         UTCDateTime(), default=lambda: clock.now(), onupdate=lambda: clock.now()
     )
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the patient's details were erased (retention or a request); time and UID stay.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     clinician: Mapped[Clinician] = relationship()
     consultation_type: Mapped[ConsultationType] = relationship()

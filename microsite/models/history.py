@@ -23,6 +23,8 @@ EVENT_ATTENDED = "attended"
 EVENT_NO_SHOW = "no_show"
 # Staff corrected an attendance mark back to "confirmed" (booked, not yet marked).
 EVENT_ATTENDANCE_CLEARED = "attendance_cleared"
+# The patient's details were erased (retention purge or the patient's request); detail says which.
+EVENT_ERASED = "erased"
 
 # Who did it: "patient", "cli", "system", or "staff:<account id>".
 ACTOR_PATIENT = "patient"

@@ -172,12 +172,27 @@ def book_slot(
                 return _same_request_or_refuse(existing, booking, choice)
             if _reference_taken(booking.reference):
                 continue
-            log.info("slot taken: type=%s start=%s", request.consultation_type_id, choice.start)
+            log.info(
+                "slot taken",
+                extra={
+                    "event": "booking.slot_taken",
+                    "consultation_type_id": request.consultation_type_id,
+                    "slot_start": choice.start.isoformat(),
+                },
+            )
             raise SlotTakenError(choice.start, choice.clinician_id) from None
     else:
         raise RuntimeError("could not draw an unused booking reference")
     availability_cache().clear()
-    log.info("booking created: id=%s type=%s", booking_id, request.consultation_type_id)
+    log.info(
+        "booking created",
+        extra={
+            "event": "booking.created",
+            "booking_id": booking_id,
+            "consultation_type_id": request.consultation_type_id,
+            "actor": actor,
+        },
+    )
     outbox.wake_sender()
     return booking
 

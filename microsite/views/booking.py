@@ -10,6 +10,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -115,6 +116,7 @@ def details():
         return render_template("booking/form_used.html", message=str(error)), 422
     except BookingError as error:
         return _render_details(form, error=error)
+    g.booking_id = booking.id  # the request's log line names it (see microsite/logs.py)
     session[CONFIRMED_SESSION_KEY] = booking.id
     return redirect(url_for("booking.confirmed"), code=303)
 
@@ -145,6 +147,7 @@ def _confirmed_booking() -> Booking:
     booking = db.session.get(Booking, booking_id) if booking_id else None
     if booking is None:
         abort(404)
+    g.booking_id = booking.id
     return booking
 
 
