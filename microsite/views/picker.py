@@ -1,7 +1,12 @@
-"""View model of the slot picker: a week of days, one day's times, and the links between them."""
+"""View model of the slot picker: a week of days, one day's times, and the links between them.
+
+Reusable: the caller may choose where a time links to (`time_url`) and where the day and week
+links go (`page_url`), so a reschedule page can show the same picker with its own URLs.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -36,6 +41,18 @@ class DayOption:
     is_past: bool
     url: str
 
+    @property
+    def short_name(self) -> str:
+        """ "Tue": the date strip's column head (the full label is there for screen readers)."""
+        return self.day.strftime("%a")
+
+    @property
+    def status(self) -> str:
+        """What the day offers, in words: "3 free times", "No free times", "Past"."""
+        if self.free_count:
+            return f"{self.free_count} free time{'s' if self.free_count != 1 else ''}"
+        return "Past" if self.is_past else "No free times"
+
 
 @dataclass
 class PickerView:
@@ -58,13 +75,33 @@ class PickerView:
         return list(groups.items())
 
 
-def time_options(consultation_type: ConsultationType, slots: list[Slot], any_clinician: bool):
+# A time's link: (consultation type, slot key) -> URL. The booking form by default.
+TimeUrl = Callable[[ConsultationType, str], str]
+# A day or week link: query arguments (type, clinician, week, day) -> URL. The picker by default.
+PageUrl = Callable[[dict], str]
+
+
+def details_url(consultation_type: ConsultationType, key: str) -> str:
+    """`/book/details?type=..&slot=..`: where a time in the patient's booking picker leads."""
+    return url_for("booking.details", type=consultation_type.id, slot=key)
+
+
+def booking_page_url(args: dict) -> str:
+    return url_for("booking.start", **args)
+
+
+def time_options(
+    consultation_type: ConsultationType,
+    slots: list[Slot],
+    any_clinician: bool,
+    time_url: TimeUrl = details_url,
+) -> list[TimeOption]:
     options = []
     for slot in slots:
         key = booking_service.slot_key(slot.start, None if any_clinician else slot.clinician_id)
         hour = to_local(slot.start).hour
         period = "Morning" if hour < 12 else "Afternoon" if hour < 17 else "Evening"
-        url = url_for("booking.details", type=consultation_type.id, slot=key)
+        url = time_url(consultation_type, key)
         options.append(TimeOption(key, slot.start, format_local(slot.start, "time"), period, url))
     return options
 
@@ -75,8 +112,14 @@ def build(
     clinician_id: int | None,
     week: date | None,
     day: date | None,
+    time_url: TimeUrl = details_url,
+    page_url: PageUrl = booking_page_url,
 ) -> PickerView:
-    """The week containing `week` (or `day`, or the first free time), within today..horizon."""
+    """The week containing `week` (or `day`, or the first free time), within today..horizon.
+
+    Day links carry no `#anchor`: the picker is laid out so the days and the first times share
+    the first screen of a phone, and a jump would scroll the days away.
+    """
     tz = clinic_timezone()
     now = clock.now()
     if week is None and day is None:
@@ -97,7 +140,7 @@ def build(
         by_day.setdefault(to_local(slot.start).date(), []).append(slot)
 
     def link(**args) -> str:
-        return url_for("booking.start", type=consultation_type.id, clinician=clinician_id, **args)
+        return page_url({"type": consultation_type.id, "clinician": clinician_id, **args})
 
     days = [
         DayOption(
@@ -105,7 +148,7 @@ def build(
             label=f"{d.strftime('%A, %B')} {d.day}",
             free_count=len(by_day.get(d, [])),
             is_past=d < today,
-            url=link(week=week_start.isoformat(), day=d.isoformat(), _anchor="times"),
+            url=link(week=week_start.isoformat(), day=d.isoformat()),
         )
         for d in (week_start + timedelta(days=i) for i in range(7))
     ]
@@ -119,7 +162,7 @@ def build(
         week_start=week_start,
         days=days,
         selected_day=day,
-        times=time_options(consultation_type, by_day.get(day, []), clinician_id is None),
+        times=time_options(consultation_type, by_day.get(day, []), clinician_id is None, time_url),
     )
     previous_week, next_week = week_start - WEEK, week_start + WEEK
     next_month = _same_day_next_month(week_start)
@@ -133,14 +176,17 @@ def build(
         if week_start > today - timedelta(days=today.weekday())
         else None,
         "next_month": link(week=next_month.isoformat()) if next_month <= last_day else None,
-        "first_available": url_for(
-            "booking.first_available", type=consultation_type.id, clinician=clinician_id
-        ),
+        # Without a week or day the picker opens on the first free day (see above).
+        "first_available": link(),
+        # The clinician filter is a GET form: its action carries no query (the form adds it).
+        "filter_action": page_url({}),
     }
     return view
 
 
-def alternatives_near(consultation_type: ConsultationType, choice, limit: int) -> list[TimeOption]:
+def alternatives_near(
+    consultation_type: ConsultationType, choice, limit: int, time_url: TimeUrl = details_url
+) -> list[TimeOption]:
     """Free times closest to the one asked for (or the soonest ones), for the same clinician."""
     tz = clinic_timezone()
     now = clock.now()
@@ -151,7 +197,7 @@ def alternatives_near(consultation_type: ConsultationType, choice, limit: int) -
         consultation_type, first_day, SEARCH_DAYS_FOR_ALTERNATIVES, clinician_id
     )
     closest = sorted(slots, key=lambda s: abs(s.start - target))[:limit]
-    return time_options(consultation_type, sorted(closest), clinician_id is None)
+    return time_options(consultation_type, sorted(closest), clinician_id is None, time_url)
 
 
 def _timezone_label(key: str, now: datetime) -> str:
