@@ -39,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         errors,
         models,  # noqa: F401 - importing it registers the tables
         security,
+        slashes,
         templating,
     )
     from .views import api, booking, health, pages
@@ -47,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
+    slashes.init_app(app)
     cli.init_app(app)
     for blueprint in (pages.bp, booking.bp, api.bp, health.bp):
         app.register_blueprint(blueprint)

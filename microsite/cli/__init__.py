@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import demo
+from . import content, demo
 
 
 def init_app(app: Flask) -> None:
-    for module in (demo,):
+    for module in (demo, content):
         module.register(app)
