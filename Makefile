@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app microsite
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint format db seed bench serve clean
+.PHONY: run test lint format db seed bench serve clean screenshots chromium
 
 # The venv is rebuilt only when a requirements file changes (stamp files).
 $(BIN)/python:
@@ -36,8 +36,12 @@ db: $(VENV)/.installed-run instance/config.py
 run: db
 	$(FLASK) run --host $(HOST) --port $(PORT) $(if $(DEBUG),--debug,)
 
+# The browser tests drive Debian's Chromium (never a downloaded browser): install it if missing.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 ## test: lint, format check and the whole suite (PostgreSQL too when MICROSITE_TEST_DATABASE_URL is set)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -54,6 +58,10 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y wrk; }
 	$(BIN)/python -m bench
+
+## screenshots: phone and desktop screenshots of the booking into docs/screenshots/ (see README)
+screenshots: $(VENV)/.installed-dev chromium
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
