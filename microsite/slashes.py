@@ -15,6 +15,8 @@ from werkzeug.routing import RequestRedirect
 
 
 def _relative(path: str) -> str:
+    # "//host" would be read as another site; a page path never starts so (slashes merge).
+    path = "/" + path.lstrip("/")
     query = request.query_string.decode("latin-1")
     return request.script_root + path + (f"?{query}" if query else "")
 

@@ -200,7 +200,8 @@ def _render_details(
             form=form,
             consultation_type=consultation_type,
             choice=None if error or alternatives else choice,
-            near=near,
+            # The time first asked for, kept through "Book" pressed with no time chosen.
+            near_key=(form.slot.data or request.form.get("near", "")) if near else "",
             heading=heading,
             failed=status >= 400,
             problem=problem,

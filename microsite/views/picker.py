@@ -43,7 +43,7 @@ class DayOption:
 
     @property
     def short_name(self) -> str:
-        """ "Tue": the date strip's column head (the full label is there for screen readers)."""
+        """The date strip's column head, like "Tue" (screen readers get the full label)."""
         return self.day.strftime("%a")
 
     @property
