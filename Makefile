@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app microsite
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint format db seed bench serve clean
+.PHONY: run test lint format db seed bench serve clean screenshots chromium
 
 # bandit at medium and high severity (see [tool.bandit] in pyproject.toml). Migrations build
 # constant DDL from constants (as ruff's S608 ignore says), so B608 is skipped for them only.
@@ -50,8 +50,12 @@ run: db
 serve: db
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
+# The browser tests drive Debian's Chromium (never a downloaded browser): install it if missing.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 ## test: lint, format check, bandit (medium+) and the whole suite (PostgreSQL too when MICROSITE_TEST_DATABASE_URL is set)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BANDIT)
@@ -70,6 +74,10 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y wrk; }
 	$(BIN)/python -m bench
+
+## screenshots: phone and desktop screenshots of the booking into docs/screenshots/ (see README)
+screenshots: $(VENV)/.installed-dev chromium
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -49,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         models,  # noqa: F401 - importing it registers the tables
         ratelimits,
         security,
+        slashes,
         templating,
     )
     from .views import api, booking, feeds, health, manage, pages, staff
@@ -59,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     errors.init_app(app)
     ratelimits.init_app(app)
+    slashes.init_app(app)
     cli.init_app(app)
     for blueprint in (pages.bp, booking.bp, api.bp, health.bp, manage.bp, feeds.bp, staff.bp):
         app.register_blueprint(blueprint)

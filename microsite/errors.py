@@ -24,6 +24,36 @@ DATABASE_RETRY_AFTER_SECONDS = 30
 # A proxy's request id is reused only if it looks like one: it goes into every log line.
 INCOMING_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,63}")
 
+# Our own words for the HTTP errors a visitor can meet (never Werkzeug's developer English).
+# Each says what happened and what to do; the page adds the clinic's phone and email.
+ERROR_WORDING: dict[int, tuple[str, str]] = {
+    400: (
+        "We could not read that request",
+        "Something in the address or the form was not what we expected. Please go back, "
+        "reload the page and try again.",
+    ),
+    403: ("You cannot open this page", "This page is not open to the public."),
+    405: (
+        "That does not work on this page",
+        "This page cannot do what was asked. Please go back and use the page's own links "
+        "and buttons.",
+    ),
+    410: ("This page is no longer available", "The link you followed has expired."),
+    413: (
+        "That was more than we can accept",
+        "What you sent was larger than our forms take. Please go back, shorten the note "
+        "(it can be up to 500 characters) and try again. Nothing was booked.",
+    ),
+    415: (
+        "We could not read that request",
+        "Please go back, reload the page and try again.",
+    ),
+}
+GENERIC_WORDING = (
+    "Something went wrong with that request",
+    "Please go back and try again. If it keeps happening, call us and we will help.",
+)
+
 
 def request_id() -> str:
     """A short id shown on error pages and logged, so staff can find the failure."""
@@ -89,7 +119,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        response = _render(error.code or 500, title=error.name, message=error.description)
+        title, message = ERROR_WORDING.get(error.code or 500, GENERIC_WORDING)
+        response = _render(error.code or 500, title=title, message=message)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             body, status = response
             return body, status, {"Allow": ", ".join(error.valid_methods)}

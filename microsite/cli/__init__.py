@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import backup, demo, feeds, outbox, retention, staff
+from . import backup, content, demo, feeds, outbox, retention, staff
 
 
 def init_app(app: Flask) -> None:
-    for module in (demo, outbox, feeds, backup, staff, retention):
+    for module in (demo, outbox, feeds, backup, staff, retention, content):
         module.register(app)

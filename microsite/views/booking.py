@@ -40,6 +40,10 @@ bp = Blueprint("booking", __name__, url_prefix="/book")
 
 CONFIRMED_SESSION_KEY = "confirmed_booking_id"
 ALTERNATIVES_SHOWN = 6
+RECHECK_HEADING = "Please check your details"
+CHOOSE_A_TIME = "Choose one of the times."
+# What the patient types (not the hidden fields): "your details are kept" only if there were any.
+PATIENT_FIELDS = ("full_name", "email", "phone", "birth_date", "note")
 
 
 @bp.get("/")
@@ -70,7 +74,8 @@ def first_available():
     if slot is not None:
         day = slot.start.astimezone(clinic_timezone()).date()
         args.update(week=day.isoformat(), day=day.isoformat())
-    return redirect(url_for("booking.start", **args, _anchor="times"), code=303)
+    # No #anchor: the picker shows the days and the first times together (see views/picker.py).
+    return redirect(url_for("booking.start", **args), code=303)
 
 
 @bp.route("/details", methods=["GET", "POST"])
@@ -88,11 +93,14 @@ def details():
     if not form.validate_on_submit():
         return _render_details(form, status=422)
     if form.looks_like_a_bot():
+        # Usually a person whose browser filled the form in at once: the time is still theirs
+        # to book, so say what to do, not "choose another time". A fresh stamp lets them.
         form.started.data = make_started_stamp(form.idempotency_key.data)
         return _render_details(
             form,
             status=422,
             problem="Please check your details and press “Book this consultation” again.",
+            heading=RECHECK_HEADING,
         )
     patient = booking_service.PatientDetails(
         name=form.full_name.data,
@@ -152,25 +160,57 @@ def _confirmed_booking() -> Booking:
 
 
 def _render_details(
-    form: BookingForm, *, status: int = 200, error: BookingError | None = None, problem: str = ""
+    form: BookingForm,
+    *,
+    status: int = 200,
+    error: BookingError | None = None,
+    problem: str = "",
+    heading: str = "",
 ):
-    """The details form for the chosen time, or with other times when that one can't be had."""
+    """The details form for the chosen time, or with other times when that one can't be had.
+
+    The h1 names the situation: the patient's details, a time just taken, a time that cannot
+    be booked, or a form to check and send again. Any failure puts "Error:" first in the title.
+    """
     consultation_type = _consultation_type_or_404(form.consultation_type.data)
     choice = booking_service.parse_slot_key(form.slot.data)
     if request.method == "GET":
         error = booking_service.slot_problem(consultation_type, form.slot.data)
     alternatives = []
+    near = choice
+    if error is None and request.method == "POST" and not form.slot.data:
+        # "Book" pressed on the list of other times without choosing one: list them again,
+        # around the time first asked for, and point at the list.
+        near = booking_service.parse_slot_key(request.form.get("near", ""))
+        form.slot.errors = [CHOOSE_A_TIME]
+        alternatives = picker.alternatives_near(consultation_type, near, ALTERNATIVES_SHOWN)
+        heading = heading or "Please choose a time"
     if error is not None:
         status, problem = error.status_code, str(error)
         alternatives = picker.alternatives_near(consultation_type, choice, ALTERNATIVES_SHOWN)
+    taken = isinstance(error, SlotTakenError)
+    if not heading:
+        heading = (
+            "That time was just taken"
+            if taken
+            else "Please choose another time"
+            if error is not None
+            else "Your details"
+        )
+    typed = request.method == "POST" and any(getattr(form, name).data for name in PATIENT_FIELDS)
     return (
         render_template(
             "booking/details.html",
             form=form,
             consultation_type=consultation_type,
-            choice=None if error else choice,
+            choice=None if error or alternatives else choice,
+            # The time first asked for, kept through "Book" pressed with no time chosen.
+            near_key=(form.slot.data or request.form.get("near", "")) if near else "",
+            heading=heading,
+            failed=status >= 400,
             problem=problem,
-            taken=isinstance(error, SlotTakenError),
+            taken=taken,
+            details_kept=typed,
             alternatives=alternatives,
         ),
         status,

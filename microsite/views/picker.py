@@ -1,4 +1,8 @@
-"""View model of the slot picker: a week of days, one day's times, and the links between them."""
+"""View model of the slot picker: a week of days, one day's times, and the links between them.
+
+Reusable: the caller may choose where a time links to (`time_url`) and where the day and week
+links go (`page_url`), so a reschedule page can show the same picker with its own URLs.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,18 @@ class DayOption:
     free_count: int
     is_past: bool
     url: str
+
+    @property
+    def short_name(self) -> str:
+        """The date strip's column head, like "Tue" (screen readers get the full label)."""
+        return self.day.strftime("%a")
+
+    @property
+    def status(self) -> str:
+        """What the day offers, in words: "3 free times", "No free times", "Past"."""
+        if self.free_count:
+            return f"{self.free_count} free time{'s' if self.free_count != 1 else ''}"
+        return "Past" if self.is_past else "No free times"
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,11 @@ def build(
     day: date | None,
     links: PickerLinks | None = None,
 ) -> PickerView:
-    """The week containing `week` (or `day`, or the first free time), within today..horizon."""
+    """The week containing `week` (or `day`, or the first free time), within today..horizon.
+
+    Day links carry no `#anchor`: the picker is laid out so the days and the first times share
+    the first screen of a phone, and a jump would scroll the days away.
+    """
     links = links or booking_links(consultation_type)
     tz = clinic_timezone()
     now = clock.now()
@@ -144,7 +164,7 @@ def build(
             label=f"{d.strftime('%A, %B')} {d.day}",
             free_count=len(by_day.get(d, [])),
             is_past=d < today,
-            url=link(week=week_start.isoformat(), day=d.isoformat(), _anchor="times"),
+            url=link(week=week_start.isoformat(), day=d.isoformat()),
         )
         for d in (week_start + timedelta(days=i) for i in range(7))
     ]
@@ -175,9 +195,10 @@ def build(
         if week_start > today - timedelta(days=today.weekday())
         else None,
         "next_month": link(week=next_month.isoformat()) if next_month <= last_day else None,
-        "first_available": links.first_available(clinician_id)
-        if links.first_available
-        else link(_anchor="times"),
+        # Without a week or day the picker opens on the first free day (see above).
+        "first_available": link(),
+        # The clinician filter is a GET form: its action carries no query (the form adds it).
+        "filter_action": links.filter_action,
     }
     return view
 

@@ -1,0 +1,87 @@
+"""The e2e session: one gunicorn serving a throwaway, seeded database, and one Chromium.
+
+The server runs the app exactly as production does (gunicorn, `flask db upgrade`, `flask
+seed-demo`), on SQLite, or on a throwaway PostgreSQL database when MICROSITE_TEST_DATABASE_URL
+is set (as in CI). It uses the real clock, so scenarios never name a date: they take the times
+the picker offers. The demo schedule (two clinicians, weekdays, 60 days ahead) always has free
+times within the first week the picker opens on.
+
+Later scenarios plug in here: a staff console or manage-link scenario uses `e2e_server` (its
+`url`, and `flask(...)` to run a command such as creating a staff account against the same
+database) and `watched` for a private, recorded browser context.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from browser import DESKTOP, Watched, launch_chromium, remove_profile
+from live_server import LiveServer, app_env, migrate, postgres_database, run_flask
+from playwright.sync_api import Browser, sync_playwright
+
+PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
+
+
+@dataclass
+class E2EServer:
+    server: LiveServer
+    env: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def flask(self, *args: str):
+        """Run `flask --app microsite <args>` against the server's database."""
+        return run_flask(list(args), self.env)
+
+
+@pytest.fixture(scope="session")
+def e2e_server(tmp_path_factory) -> Iterator[E2EServer]:
+    folder = tmp_path_factory.mktemp("e2e")
+    with ExitStack() as stack:
+        if PG_ADMIN_URL:
+            url = stack.enter_context(postgres_database(PG_ADMIN_URL, prefix="microsite_e2e"))
+        else:
+            url = f"sqlite:///{folder / 'e2e.sqlite3'}"
+        # No slot-list reuse between workers: a scenario books behind the browser's back.
+        env = app_env(url, MICROSITE_SLOT_CACHE_SECONDS="0")
+        migrate(url)
+        run_flask(["seed-demo"], env)
+        server = LiveServer(env, Path(folder) / "gunicorn.log", workers=2)
+        stack.enter_context(server)
+        yield E2EServer(server, env)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium, profile = launch_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+            remove_profile(profile)
+
+
+@pytest.fixture
+def watched(browser, e2e_server) -> Iterator[Callable[..., Watched]]:
+    """Open recorded browser contexts; each must have stayed private when the test ends."""
+    opened: list[Watched] = []
+
+    def open_context(**options) -> Watched:
+        options.setdefault("viewport", DESKTOP)
+        context = Watched.open(browser, e2e_server.url, base_url=e2e_server.url, **options)
+        opened.append(context)
+        return context
+
+    yield open_context
+    for context in opened:
+        context.close()
+    for context in opened:
+        context.assert_private()
