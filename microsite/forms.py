@@ -205,6 +205,12 @@ def read_started_stamp(stamp: str | None, idempotency_key: str | None) -> float 
     except (BadSignature, TypeError, ValueError):
         return None
 
+    if browser != session.get(FORM_SESSION_KEY) or key != idempotency_key:
+        return None
+    if clock.now().timestamp() - shown_at > current_app.config["BOOKING_FORM_MAX_AGE_SECONDS"]:
+        return None
+    return shown_at
+
 
 class ManageCancelForm(FlaskForm):
     """A patient cancelling from their manage link: nothing but the CSRF token."""
@@ -214,8 +220,3 @@ class ManageRescheduleForm(FlaskForm):
     """A patient moving their booking to the slot this key names (checked by the service)."""
 
     slot = HiddenField(validators=[DataRequired(), Length(max=40)])
-    if browser != session.get(FORM_SESSION_KEY) or key != idempotency_key:
-        return None
-    if clock.now().timestamp() - shown_at > current_app.config["BOOKING_FORM_MAX_AGE_SECONDS"]:
-        return None
-    return shown_at

@@ -16,9 +16,9 @@ from .. import clock, inputs, scheduling
 from ..caching import availability_cache
 from ..database import lock_clinician_schedules, lock_patients, write_transaction
 from ..extensions import db
-from ..models import ACTIVE_BOOKING_SQL, BOOKING_CANCELLED, Booking, ConsultationType
+from ..models import ACTIVE_BOOKING_SQL, Booking, ConsultationType
 from ..models.booking import set_blocked_span
-from ..models.history import ACTOR_CLI, ACTOR_PATIENT, EVENT_CANCELLED, EVENT_CREATED
+from ..models.history import ACTOR_CLI, ACTOR_PATIENT, EVENT_CREATED
 from . import outbox
 from . import schedule as schedule_service
 from .errors import (

@@ -85,9 +85,12 @@ def outbox_check(budget: float) -> dict:
         summary = health_summary()
     config = current_app.config
     oldest = summary["oldest_due_at"]
-    stuck = bool(config["MAIL_SERVER"]) and oldest is not None and (
-        clock.now() - datetime.fromisoformat(oldest.replace("Z", "+00:00"))
-    ).total_seconds() > float(config["OUTBOX_STUCK_AFTER_SECONDS"])
+    stuck = (
+        bool(config["MAIL_SERVER"])
+        and oldest is not None
+        and (clock.now() - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds()
+        > float(config["OUTBOX_STUCK_AFTER_SECONDS"])
+    )
     return {"ok": not stuck, **summary, **({"error": "email is not going out"} if stuck else {})}
 
 
