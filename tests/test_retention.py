@@ -209,3 +209,50 @@ def test_erase_of_an_unknown_address_says_so(book, run):
     assert result.exit_code == 0
     assert "No booking holds that address" in result.output
     assert db.session.scalars(select(Booking)).one().erased_at is None
+
+
+def test_erasing_skips_the_patients_waiting_emails_and_closes_their_manage_links(
+    app, frozen_clock, make_clinician, make_consultation_type, client
+):
+    """Staff emails still go (no patient data in them); patient ones would go to "[erased]"."""
+    from booking_helpers import slot_key_for, submit
+    from sqlalchemy import select
+
+    from microsite.extensions import db
+    from microsite.models import Booking, ManageLink, OutboxMessage
+    from microsite.services.manage_links import booking_for_token, issue_link
+    from microsite.services.patient_rights import erase_patient
+
+    clinician, kind = make_clinician(), make_consultation_type()
+    start = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 local
+    assert submit(client, kind.id, slot_key_for(start, clinician.id)).status_code == 303
+    booking = db.session.scalars(select(Booking)).one()
+    token = issue_link(booking.id)  # what sending the confirmation does
+    db.session.commit()
+    assert booking_for_token(token) is not None
+
+    result = erase_patient(booking.patient_email, include_upcoming=True)
+    assert result.cancelled == [booking.reference]
+    messages = db.session.scalars(select(OutboxMessage)).all()
+    by_role = {(m.recipient_role, m.kind): m.status for m in messages}
+    assert by_role[("patient", "confirmation")] == "skipped"
+    assert by_role[("patient", "cancellation")] == "skipped"
+    assert by_role[("clinician", "cancellation")] == "pending"
+    assert not db.session.scalars(select(ManageLink)).all()
+    assert booking_for_token(token) is None
+
+
+def test_erasure_and_export_are_in_the_audit_trail(
+    app, frozen_clock, make_clinician, make_consultation_type, make_booking
+):
+    from microsite.models import AuditEvent
+    from microsite.services.patient_rights import erase_patient, export_patient
+
+    clinician, kind = make_clinician(), make_consultation_type()
+    past = make_booking(clinician, kind, NOW - timedelta(days=3))
+    export_patient(past.patient_email)
+    erase_patient(past.patient_email)
+    rows = [
+        (a.actor_account_id, a.action, a.booking_id) for a in db.session.scalars(select(AuditEvent))
+    ]
+    assert rows == [(None, "patient.exported", past.id), (None, "booking.erased", past.id)]

@@ -20,6 +20,8 @@ from ..database import write_transaction
 from ..extensions import db
 from ..models import Booking
 from ..models.history import ACTOR_CLI
+from . import outbox
+from .audit import add_audit
 from .booking import cancel_booking
 from .history import booking_history
 from .retention import REASON_PATIENT_REQUEST, erase_patient_details
@@ -72,8 +74,9 @@ def export_patient(email: str) -> dict[str, Any]:
         "bookings": [_booking_record(booking) for booking in bookings],
     }
     db.session.rollback()
-    # INTEGRATOR (audit, branch console): record_audit(None, "patient.exported", booking_id=...)
-    # for each booking here, once services/audit.py exists.
+    with write_transaction():
+        for booking_id in (record["id"] for record in export["bookings"]):
+            add_audit(None, "patient.exported", booking_id=booking_id)
     log.info("patient data exported", extra={"event": "patient.exported", "count": len(bookings)})
     return export
 
@@ -88,8 +91,8 @@ def erase_patient(email: str, *, include_upcoming: bool = False) -> ErasureResul
     if upcoming and not include_upcoming:
         raise UpcomingBookingsError(upcoming)
     for reference in upcoming:
-        # INTEGRATOR (lifecycle, branch invites): use lifecycle.cancel_booking(id, actor=...)
-        # so the clinician's calendar gets its CANCEL before the details are erased.
+        # Through the lifecycle, so the clinician's calendar gets its CANCEL (queued here, sent
+        # after; staff emails carry no patient details, so erasing below does not stop it).
         cancel_booking(reference, actor=ACTOR_CLI)
     erased = []
     with write_transaction():
@@ -108,6 +111,7 @@ def erase_patient(email: str, *, include_upcoming: bool = False) -> ErasureResul
 
 def _booking_record(booking: Booking) -> dict[str, Any]:
     return {
+        "id": booking.id,
         "reference": booking.reference,
         "uid": booking.uid,
         "status": booking.status,
@@ -129,8 +133,16 @@ def _booking_record(booking: Booking) -> dict[str, Any]:
             {"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
             for e in booking_history(booking.id)
         ],
-        # INTEGRATOR (outbox, branch invites): add the booking's messages here
-        # (kind, recipient_role, status, sent_at) from outbox.messages_for_booking(booking.id).
+        "emails": [
+            {
+                "kind": m.kind,
+                "recipient": m.recipient_role,
+                "status": m.status,
+                "created_at": _iso(m.created_at),
+                "sent_at": _iso(m.sent_at),
+            }
+            for m in outbox.messages_for_booking(booking.id)
+        ],
     }
 
 

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from .. import clock
 from ..database import write_transaction
 from ..extensions import db
-from ..models import Booking
+from ..models import Booking, ManageLink, OutboxMessage
 from ..models.history import ACTOR_SYSTEM, EVENT_ERASED
+from ..models.outbox import ROLE_PATIENT, STATUS_PENDING, STATUS_SKIPPED
+from .audit import add_audit
 from .history import record_event
 
 log = logging.getLogger(__name__)
@@ -78,10 +80,27 @@ def erase_patient_details(booking: Booking, *, actor: str, reason: str) -> None:
     booking.idempotency_key = None  # a form token that no longer leads anywhere
     booking.erased_at = clock.now()
     record_event(booking, EVENT_ERASED, actor, detail=reason)
-    # INTEGRATOR (outbox, branch invites): the booking's stored outbox messages hold the
-    # patient's name and address; delete them or blank their bodies here, in this transaction.
-    # INTEGRATOR (audit, branch console): record_audit(None, "booking.erased",
-    # booking_id=booking.id, detail=reason) here, once services/audit.py exists.
+    # Outbox rows hold no bodies (emails are rendered when sent), but a patient email still
+    # waiting would now go to "[erased]": it is skipped. Staff emails carry no patient data and
+    # still go (a CANCEL queued just before erasure must reach the clinician's calendar).
+    db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.booking_id == booking.id,
+            OutboxMessage.recipient_role == ROLE_PATIENT,
+            OutboxMessage.status == STATUS_PENDING,
+        )
+        .values(status=STATUS_SKIPPED, last_error="patient details erased")
+        .execution_options(synchronize_session=False)
+    )
+    # The manage links stop opening the booking: there is nothing of the patient's left to show.
+    db.session.execute(
+        delete(ManageLink)
+        .where(ManageLink.booking_id == booking.id)
+        .execution_options(synchronize_session=False)
+    )
+    # In the audit trail too (no staff account: a command or the scheduled purge did it).
+    add_audit(None, "booking.erased", booking_id=booking.id, detail=reason)
 
 
 def _due_for_purge(cutoff: datetime):
