@@ -102,8 +102,7 @@ def source(tmp_path):
 
 def test_backup_makes_an_owner_only_checked_copy(source, tmp_path):
     app, ids = source
-    target = tmp_path / "backups" / "copy.sqlite3"
-    target.parent.mkdir()
+    target = tmp_path / "backups" / "copy.sqlite3"  # the folder does not exist yet
     old_umask = os.umask(0)  # even with the most permissive umask, the copy is owner-only
     try:
         result = run(app, "backup", str(target))
@@ -113,6 +112,7 @@ def test_backup_makes_an_owner_only_checked_copy(source, tmp_path):
     assert result.exit_code == 0, result.output
     assert "integrity_check: ok" in result.output
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
     assert not (tmp_path / "backups" / "copy.sqlite3.partial").exists()
     assert not Path(f"{target}-wal").exists()  # one self-contained file
     with sqlite3.connect(target) as conn:

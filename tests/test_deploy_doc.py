@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -69,14 +70,27 @@ def write_env_file(path: Path, database_uri: str) -> Path:
         "MICROSITE_PROXY_FIX_X_FOR=1\n"
         "MICROSITE_PROXY_FIX_X_PROTO=1\n"
         "MICROSITE_RETENTION_DAYS=3650\n"
+        f'MICROSITE_TRUSTED_HOSTS=\'["{HOST_NAME}","127.0.0.1"]\'\n'
     )
     path.chmod(0o600)
     return path
 
 
+def env_file_values(path: Path) -> dict[str, str]:
+    """The variables an env file sets, unquoted as `sh` and systemd's EnvironmentFile do."""
+    values = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition("=")
+        values[name] = shlex.split(value)[0] if value else ""
+    return values
+
+
 def localise(text: str, env_file: Path) -> str:
-    return text.replace("/etc/bluewater/env", str(env_file)).replace(
-        "/srv/bluewater", str(REPO_ROOT)
+    # Backups go beside the env file: a fresh folder each run, never into the checkout.
+    return (
+        text.replace("/etc/bluewater/env", str(env_file))
+        .replace("/srv/bluewater", str(REPO_ROOT))
+        .replace("/var/backups/bluewater", str(env_file.parent / "backups"))
     )
 
 
@@ -317,10 +331,7 @@ def test_nginx_in_front_of_gunicorn_behaves_as_the_doc_says(database_url, tmp_pa
         migrate(url)
         env = {
             **clean_environment(),
-            **dict(
-                line.split("=", 1)
-                for line in write_env_file(tmp_path / "env", url).read_text().splitlines()
-            ),
+            **env_file_values(write_env_file(tmp_path / "env", url)),
         }
         run_flask(["seed-demo"], env)
         with LiveServer(env, tmp_path / "gunicorn.log", workers=1) as server:

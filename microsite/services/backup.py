@@ -61,6 +61,8 @@ def backup_sqlite(source: Path, target: Path) -> BackupReport:
     """
     if target.exists():
         raise BackupError(f"{target} already exists; choose a new file name")
+    # A first nightly run finds no backup folder: make it, readable by its owner only.
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     with suppress(FileNotFoundError):
         partial.unlink()
