@@ -7,7 +7,7 @@ import uuid
 
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -35,6 +35,11 @@ def _render(status: int, template: str = "errors/error.html", **context):
     return render_template(template, status=status, request_id=request_id(), **context), status
 
 
+def is_outage(error: DBAPIError) -> bool:
+    """The database is away or broke the connection, as opposed to refusing this statement."""
+    return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(_error):
@@ -60,6 +65,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     def database_unavailable(error):
+        if not is_outage(error):
+            # Bad data or a bug (DataError, IntegrityError...): not "try again later".
+            db.session.rollback()
+            return internal_error(error)
         log.error("database unavailable (request %s): %s", request_id(), type(error).__name__)
         db.session.rollback()
         body, status = _render(503, "errors/503.html", title="We can't take bookings right now")
