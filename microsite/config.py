@@ -59,6 +59,8 @@ DEFAULTS: dict[str, object] = {
     "MAX_UPCOMING_PER_PATIENT": 1,
     # Seconds a booking form stays usable after it was shown (its signed "shown at" stamp).
     "BOOKING_FORM_MAX_AGE_SECONDS": 2 * 3600,
+    # The honeypot and form-stamp checks; False only for load tests that replay one form.
+    "BOOKING_BOT_GUARD": True,
 }
 
 

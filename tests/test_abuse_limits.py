@@ -257,3 +257,13 @@ def test_staff_booking_for_a_caller_may_override_the_limit(one_each, clinic):
         book(1)
     assert book(1, override_upcoming_limit=True, actor="staff:1").id
     assert stored() == 2
+
+
+def test_the_bot_guard_is_on_unless_a_load_test_turns_it_off(app_config, clinic):
+    _, consultation_type = clinic
+    for guard, expected in ((True, 422), (False, 303)):
+        app_config["BOOKING_BOT_GUARD"] = guard
+        client = create_app(app_config).test_client()
+        _, hidden = open_form(client, consultation_type.id, key())
+        replayed = {**hidden, **VALID_DETAILS, "idempotency_key": uuid.uuid4().hex}
+        assert client.post("/book/details", data=replayed).status_code == expected

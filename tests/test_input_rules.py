@@ -222,3 +222,19 @@ def test_nothing_is_stored_for_a_refused_form(client, clinic):
     submit(client, consultation_type.id, key_at_9am(), email="nope")
     count = db.session.scalar(select(func.count()).select_from(Booking))
     assert count == 0
+
+
+def test_a_statement_the_database_refuses_is_not_reported_as_an_outage(client, clinic, monkeypatch):
+    from sqlalchemy.exc import DataError
+
+    from microsite.services import booking as booking_service
+
+    def refused(**_kwargs):
+        raise DataError("INSERT ...", {}, ValueError("invalid byte sequence"))
+
+    _, consultation_type = clinic
+    monkeypatch.setattr(booking_service, "book_slot", refused)
+    response = submit(client, consultation_type.id, key_at_9am())
+    assert response.status_code == 500
+    assert "Retry-After" not in response.headers
+    assert "unavailable" not in response.get_data(as_text=True)
