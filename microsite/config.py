@@ -111,6 +111,8 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_STAFF_LOGIN": "5 per minute;20 per hour",  # staff sign-in attempts
     # Counters: memory (per process) by default; redis://host:6379/0 to share across workers.
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Redis away: count in each worker's memory meanwhile, rather than fail every booking.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     # Most upcoming consultations one email address or phone number may hold (0 = no limit).
     "MAX_UPCOMING_PER_PATIENT": 1,
     # Seconds a booking form stays usable after it was shown (its signed "shown at" stamp).

@@ -11,7 +11,7 @@ MICROSITE = Path(__file__).resolve().parent.parent / "microsite"
 
 # Pure modules: given data and `now`, they return data. Anything web- or database-shaped in
 # them would make them untestable without an app and let rules drift apart.
-LEAVES = ("scheduling.py", "ics.py", "mail.py", "mail_transport.py", "clock.py")
+LEAVES = ("scheduling.py", "ics.py", "mail.py", "mail_transport.py", "clock.py", "inputs.py")
 FORBIDDEN_TOP_LEVEL = {"flask", "sqlalchemy", "werkzeug", "microsite"}
 
 # The one seam that may read the time; everything else gets `now` from it so tests can freeze it.
