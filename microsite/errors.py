@@ -78,7 +78,9 @@ def _render(status: int, template: str = "errors/error.html", **context):
 
 def is_outage(error: DBAPIError) -> bool:
     """The database is away or broke the connection, as opposed to refusing this statement."""
-    return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+    if isinstance(error, TemporarilyUnavailable | OperationalError | InterfaceError):
+        return True  # our own bounded waits (deadline, write lock, storage) say "not now" too
+    return bool(getattr(error, "connection_invalidated", False))
 
 
 UNAVAILABLE_TITLES = {
