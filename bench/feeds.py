@@ -25,6 +25,7 @@ from microsite.services import feeds
 from tests.live_server import migrate
 
 from .datasets import app_for
+from .engine import time_flask
 from .http_load import GET_LUA, LoadResult, wrk_path
 from .scenarios import BARE_APP, SETTINGS, measure, serving
 
@@ -42,6 +43,7 @@ class FeedResults:
     feed_bytes: int
     build_s: float  # median, in process: validator + query + calendar
     build_cpu_s: float  # the same builds' CPU time (the machine may be shared)
+    hello_s: float  # a bare Flask request through the test client, timed just after
     fetch_s: float  # median, a full 200 over HTTP from gunicorn
     bare: LoadResult
     not_modified: LoadResult
@@ -108,6 +110,7 @@ def run(workdir: Path) -> FeedResults:
     uri = f"sqlite:///{workdir / 'feeds.sqlite3'}"
     token = _dataset(uri)
     build_s, build_cpu_s, in_feed, size = _build_time(uri, token)
+    hello_s = time_flask()
     get_lua = workdir / "feed_get.lua"
     get_lua.write_text(GET_LUA)
     with serving(BARE_APP, uri, workdir / "feeds_bare.log", "/") as bare_server:
@@ -130,7 +133,14 @@ def run(workdir: Path) -> FeedResults:
     if not_modified.count(304) != not_modified.requests:
         raise RuntimeError(f"the 304 run answered {not_modified.statuses}")
     return FeedResults(
-        in_feed, size, build_s, build_cpu_s, statistics.median(fetches), bare, not_modified
+        in_feed,
+        size,
+        build_s,
+        build_cpu_s,
+        hello_s,
+        statistics.median(fetches),
+        bare,
+        not_modified,
     )
 
 
@@ -148,6 +158,8 @@ def render(result: FeedResults) -> str:
         "| --- | ---: |",
         f"| build in process (validator + query + calendar), median of 3 | "
         f"{result.build_s * 1000:.0f} ms (CPU {result.build_cpu_s * 1000:.0f} ms) |",
+        f"| the build in bare Flask requests (test client, {result.hello_s * 1e6:.0f} µs each) | "
+        f"{result.build_s / result.hello_s:,.0f} |",
         f"| full `200` download over HTTP, median of {TIMED_FETCHES} | "
         f"{result.fetch_s * 1000:.0f} ms |",
         f"| bare Flask `GET /`, requests/s | {result.bare.rps:,.0f} |",

@@ -97,16 +97,17 @@ def copy_to_command(url: str) -> None:
     target_app = create_app({**current_app.config, "SQLALCHEMY_DATABASE_URI": url})
     try:
         with target_app.app_context():
-            upgrade()
-            target_revision = backup_service.revision_of(db.engine)
-            target_engine = db.engine
-            if source_revision != target_revision:
-                raise BackupError(
-                    f"this database is at revision {source_revision}, the code at "
-                    f"{target_revision}: run `flask --app microsite db upgrade` first"
-                )
-            counts = backup_service.copy_database(source_engine, target_engine, db.metadata)
-            target_engine.dispose()
+            try:
+                upgrade()
+                target_revision = backup_service.revision_of(db.engine)
+                if source_revision != target_revision:
+                    raise BackupError(
+                        f"this database is at revision {source_revision}, the code at "
+                        f"{target_revision}: run `flask --app microsite db upgrade` first"
+                    )
+                counts = backup_service.copy_database(source_engine, db.engine, db.metadata)
+            finally:
+                db.engine.dispose()  # no connection left open to the new database
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Copied to {shown} (revision {target_revision}); row counts verified:")

@@ -163,7 +163,7 @@ def feed_state(token: str) -> FeedState | None:
             horizon_days,
             max_id,
             max_updated and max_updated.isoformat(),
-            _settings_fingerprint(config),
+            _settings_fingerprint(),
         )
     )
     return FeedState(
@@ -339,6 +339,13 @@ def _revoke_owner(clinician_id: int | None) -> int:
     return result.rowcount
 
 
-def _settings_fingerprint(config) -> str:
-    keys = sorted(k for k in config if k.startswith(_CONTENT_SETTING_PREFIX))
-    return repr([(k, config[k]) for k in (*keys, *_CONTENT_SETTINGS)])
+def _settings_fingerprint() -> str:
+    # Settings are fixed once the app is built; worked out once per app, not per poll.
+    app = current_app._get_current_object()
+    fingerprint = app.extensions.get("feed_settings_fingerprint")
+    if fingerprint is None:
+        config = app.config
+        keys = sorted(k for k in config if k.startswith(_CONTENT_SETTING_PREFIX))
+        fingerprint = repr([(k, config[k]) for k in (*keys, *_CONTENT_SETTINGS)])
+        app.extensions["feed_settings_fingerprint"] = fingerprint
+    return fingerprint
