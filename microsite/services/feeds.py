@@ -296,7 +296,8 @@ def _calendar(
                 reference=reference,
                 status=status,
                 consultation_type=video if mode == MODE_VIDEO else in_person,
-            )
+            ),
+            calendar_events.AUDIENCE_STAFF,  # staff calendars: where to look, not who it is
         )
         for uid, sequence, starts_at, ends_at, reference, status, mode in rows
     ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
 
 from flask import (
     Blueprint,
@@ -56,8 +55,8 @@ def start():
     view = picker.build(
         consultation_type,
         clinician_id=inputs.parse_id(request.args.get("clinician")),
-        week=_picker_date(request.args.get("week"), consultation_type),
-        day=_picker_date(request.args.get("day"), consultation_type),
+        week=picker.parse_day(request.args.get("week"), consultation_type),
+        day=picker.parse_day(request.args.get("day"), consultation_type),
     )
     return render_template("booking/pick.html", view=view, types=types)
 
@@ -222,10 +221,3 @@ def _consultation_type_or_404(raw: str | None):
         return schedule_service.get_consultation_type(inputs.parse_id(raw))
     except UnknownConsultationTypeError:
         abort(404)
-
-
-def _picker_date(raw: str | None, consultation_type) -> date | None:
-    """A day the picker can show: from a week ago to the end of the booking horizon."""
-    today = clock.now().astimezone(clinic_timezone()).date()
-    latest = today + timedelta(days=consultation_type.horizon_days + 7)
-    return inputs.parse_date(raw, today - timedelta(days=7), latest)

@@ -9,8 +9,6 @@ form's own token, the unguessable token in the URL and a same-origin check stand
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import (
     Blueprint,
     Response,
@@ -22,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from .. import clock, ics
+from .. import clock, ics, inputs
 from ..extensions import csrf
 from ..forms import ManageCancelForm, ManageRescheduleForm
 from ..models import Booking
@@ -137,12 +135,12 @@ def reschedule(token: str):
         return redirect(url_for("manage.show", token=token), code=303)
     # No parameter: the booking's own clinician; an empty one: "any clinician".
     clinician_arg = request.args.get("clinician")
-    clinician_id = booking.clinician_id if clinician_arg is None else _int_or_none(clinician_arg)
+    clinician_id = booking.clinician_id if clinician_arg is None else inputs.parse_id(clinician_arg)
     view = picker.build(
         booking.consultation_type,
         clinician_id=clinician_id,
-        week=_parse_date(request.args.get("week")),
-        day=_parse_date(request.args.get("day")),
+        week=picker.parse_day(request.args.get("week"), booking.consultation_type),
+        day=picker.parse_day(request.args.get("day"), booking.consultation_type),
         links=_reschedule_links(token),
     )
     return render_template("manage/reschedule.html", view=view, booking=booking, token=token)
@@ -226,14 +224,3 @@ def _reschedule_links(token: str) -> picker.PickerLinks:
         choose=lambda key: url_for("manage.confirm_reschedule", token=token, slot=key),
         filter_action=url_for("manage.reschedule", token=token),
     )
-
-
-def _parse_date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def _int_or_none(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) < 10 else None

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 from flask import url_for
 
-from .. import clock
+from .. import clock, inputs
 from ..clinic import clinic_timezone, to_local
 from ..models import ConsultationType
 from ..scheduling import Slot
@@ -250,3 +250,11 @@ def _clamped_date(year: int, month: int, day: int) -> date:
             return date(year, month, day)
         except ValueError:
             day -= 1
+
+
+def parse_day(raw: str | None, consultation_type: ConsultationType) -> date | None:
+    """A day the picker can show (a `week=` or `day=` parameter): from a week ago to the end
+    of the booking horizon; anything else, however extreme, is None (the picker's default)."""
+    today = clock.now().astimezone(clinic_timezone()).date()
+    latest = today + timedelta(days=consultation_type.horizon_days + 7)
+    return inputs.parse_date(raw, today - timedelta(days=7), latest)

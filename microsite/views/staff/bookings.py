@@ -170,7 +170,7 @@ def add_note(booking_id: int):
 def download_ics(booking_id: int):
     booking = visible_booking(booking_id)
     body = ics.build_download(
-        calendar_events.booking_event(booking),
+        calendar_events.booking_event(booking, calendar_events.AUDIENCE_STAFF),
         now=clock.now(),
         prodid=current_app.config["ICS_PRODID"],
     )
