@@ -271,11 +271,23 @@ def test_readyz_reports_the_outbox(client, clinic):
     book(client, clinic)
     body = client.get("/readyz").get_json()
     assert body["status"] == "ok"
-    assert body["outbox"] == {
+    assert body["checks"]["outbox"] == {
+        "ok": True,
         "pending": 3,
         "failed": 0,
         "oldest_due_at": "2026-11-30T13:00:00Z",
     }
+
+
+def test_readyz_says_503_when_email_has_stopped_going_out(app, client, clinic, frozen_clock):
+    app.config["MAIL_SERVER"] = "127.0.0.1"  # configured, but nothing has been sent
+    book(client, clinic)
+    frozen_clock.advance(timedelta(seconds=app.config["OUTBOX_STUCK_AFTER_SECONDS"] - 1))
+    assert client.get("/readyz").status_code == 200
+    frozen_clock.advance(timedelta(seconds=2))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["outbox"]["ok"] is False
 
 
 def test_without_a_mail_server_nothing_is_sent_and_everything_waits(app, client, clinic):
