@@ -75,6 +75,8 @@ def seed_app(live_database):
             "SQLALCHEMY_DATABASE_URI": live_database,
             "CLINIC_TIMEZONE": CLINIC_TIMEZONE,
             "MAIL_SEND_IN_BACKGROUND": False,
+            # Seeding books one test patient many times; the clinic's policy is tested elsewhere.
+            "MAX_UPCOMING_PER_PATIENT": 0,
         }
     )
     yield app
