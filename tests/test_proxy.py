@@ -19,7 +19,10 @@ SPOOFED = {
 
 
 def app_with(app_config, **settings):
-    app = create_app({**app_config, **settings})
+    # The forwarded host names below are trusted here, so the 400 for an unknown host
+    # (tests/test_hosts.py) does not hide what ProxyFix did with them.
+    hosts = [*app_config["TRUSTED_HOSTS"], "www.bluewater-psychiatry.example", "evil.example"]
+    app = create_app({**app_config, "TRUSTED_HOSTS": hosts, **settings})
 
     # What the rate limiter, HSTS and url_for see of the client (Flask-Limiter keys on
     # request.remote_addr).
