@@ -38,12 +38,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         cli,
         errors,
         models,  # noqa: F401 - importing it registers the tables
+        page_cache,
         security,
         templating,
     )
     from .views import api, booking, health, pages
 
     caching.init_app(app)
+    page_cache.init_app(app)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

@@ -43,6 +43,14 @@ DEFAULTS: dict[str, object] = {
     "ICS_PRODID": "-//Bluewater Psychiatry//Booking microsite//EN",
     # Default country for phone numbers typed without a +country code.
     "PHONE_DEFAULT_REGION": "US",
+    # --- speed ---
+    # Seconds a process may reuse the schedule: hours, closures, clinicians, consultation types
+    # (0 = never). They do not change with bookings, so SLOT_CACHE_SECONDS does not cover them.
+    "SCHEDULE_CACHE_SECONDS": 2,
+    # Render pages every visitor sees alike once and reuse the HTML (fresh CSP nonce each time).
+    "PAGE_CACHE": True,
+    # Seconds between looks at the content files' mtimes (0 = every request): edits show after.
+    "CONTENT_CHECK_SECONDS": 1,
 }
 
 

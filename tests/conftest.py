@@ -54,6 +54,8 @@ def base_config(database_url: str, **overrides) -> dict:
         "BOOKING_MIN_FILL_SECONDS": 0,
         # Tests insert bookings behind the app's back; test_availability_cache covers caching.
         "SLOT_CACHE_SECONDS": 0,
+        # ... and clinicians, hours and types too; test_speed_caches covers that cache.
+        "SCHEDULE_CACHE_SECONDS": 0,
     }
     config.update(overrides)
     return config

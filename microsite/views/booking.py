@@ -17,7 +17,8 @@ from flask import (
     url_for,
 )
 
-from .. import clock, ics
+from .. import clock, ics, page_cache
+from ..caching import availability_cache
 from ..clinic import clinic_timezone
 from ..extensions import db
 from ..forms import BookingForm, make_started_stamp
@@ -36,22 +37,34 @@ ALTERNATIVES_SHOWN = 6
 
 @bp.get("/")
 def start():
-    """Step 1 (type) and steps 2-3 (day, time) of the picker, driven by query parameters."""
+    """Step 1 (type) and steps 2-3 (day, time) of the picker, driven by query parameters.
+
+    Both pages are the same for every visitor, so each is rendered once and reused (with a
+    fresh nonce): the type list until a type changes, the picker for as long as a free-slot
+    answer may be (`SLOT_CACHE_SECONDS`; this process forgets both when it books or cancels).
+    """
     types = schedule_service.active_consultation_types()
     type_id = request.args.get("type", type=int)
     if type_id is None:
-        return render_template("booking/choose_type.html", types=types)
+        return page_cache.shared_html(
+            ("types", tuple(types)),
+            lambda: render_template("booking/choose_type.html", types=types),
+        )
     try:
-        consultation_type = schedule_service.get_consultation_type(type_id)
+        consultation_type = schedule_service.consultation_type_info(type_id)
     except UnknownConsultationTypeError:
         abort(404)
-    view = picker.build(
-        consultation_type,
-        clinician_id=request.args.get("clinician", type=int),
-        week=_parse_date(request.args.get("week")),
-        day=_parse_date(request.args.get("day")),
-    )
-    return render_template("booking/pick.html", view=view, types=types)
+    clinician_id = request.args.get("clinician", type=int)
+    week = _parse_date(request.args.get("week"))
+    day = _parse_date(request.args.get("day"))
+
+    def render() -> str:
+        view = picker.build(consultation_type, clinician_id=clinician_id, week=week, day=day)
+        return render_template("booking/pick.html", view=view, types=types)
+
+    today = clock.now().astimezone(clinic_timezone()).date()
+    key = ("picker", consultation_type, tuple(types), clinician_id, week, day, today)
+    return page_cache.shared_html(key, render, store=availability_cache())
 
 
 @bp.get("/first-available")
@@ -60,7 +73,7 @@ def first_available():
     type_id = request.args.get("type", type=int)
     clinician_id = request.args.get("clinician", type=int)
     try:
-        consultation_type = schedule_service.get_consultation_type(type_id)
+        consultation_type = schedule_service.consultation_type_info(type_id)
     except UnknownConsultationTypeError:
         abort(404)
     slot = schedule_service.first_available(consultation_type, clinician_id)
