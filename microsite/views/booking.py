@@ -160,7 +160,7 @@ def _render_details(
 ):
     """The details form for the chosen time, or with other times when that one can't be had."""
     try:
-        consultation_type = schedule_service.get_consultation_type(
+        consultation_type = schedule_service.consultation_type_info(
             _int_or_zero(form.consultation_type.data)
         )
     except UnknownConsultationTypeError:
