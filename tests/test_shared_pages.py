@@ -161,3 +161,9 @@ def test_an_edited_consultation_type_shows_once_the_schedule_cache_expires(
     html = client.get("/book/").get_data(as_text=True)
     assert "First consultation at the clinic" in html
     assert "Initial consultation — in person" not in html
+
+
+def test_an_unknown_type_is_a_404_every_time_not_a_stored_page(client, consultation_type):
+    for _ in range(2):
+        assert client.get(f"/book/?type={consultation_type.id + 1000}").status_code == 404
+    assert client.get(picker_url(consultation_type.id)).status_code == 200

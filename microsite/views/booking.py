@@ -43,27 +43,30 @@ def start():
     fresh nonce): the type list until a type changes, the picker for as long as a free-slot
     answer may be (`SLOT_CACHE_SECONDS`; this process forgets both when it books or cancels).
     """
-    types = schedule_service.active_consultation_types()
     type_id = request.args.get("type", type=int)
     if type_id is None:
+        types = schedule_service.active_consultation_types()
         return page_cache.shared_html(
             ("types", tuple(types)),
             lambda: render_template("booking/choose_type.html", types=types),
         )
-    try:
-        consultation_type = schedule_service.consultation_type_info(type_id)
-    except UnknownConsultationTypeError:
-        abort(404)
     clinician_id = request.args.get("clinician", type=int)
     week = _parse_date(request.args.get("week"))
     day = _parse_date(request.args.get("day"))
 
     def render() -> str:
+        try:
+            consultation_type = schedule_service.consultation_type_info(type_id)
+        except UnknownConsultationTypeError:
+            abort(404)  # raised out of the render: nothing is stored
         view = picker.build(consultation_type, clinician_id=clinician_id, week=week, day=day)
+        types = schedule_service.active_consultation_types()
         return render_template("booking/pick.html", view=view, types=types)
 
+    # The stored page lives no longer than a free-slot answer, so a changed type or schedule
+    # shows after SLOT_CACHE_SECONDS at most; the key holds only what the URL and day choose.
     today = clock.now().astimezone(clinic_timezone()).date()
-    key = ("picker", consultation_type, tuple(types), clinician_id, week, day, today)
+    key = ("picker", type_id, clinician_id, week, day, today)
     return page_cache.shared_html(key, render, store=availability_cache())
 
 
