@@ -16,6 +16,7 @@ from flask import (
     session,
     url_for,
 )
+from sqlalchemy.orm import joinedload
 
 from .. import clock, ics, page_cache
 from ..caching import availability_cache
@@ -152,7 +153,9 @@ def confirmed_ics():
 
 def _confirmed_booking() -> Booking:
     booking_id = session.get(CONFIRMED_SESSION_KEY)
-    booking = db.session.get(Booking, booking_id) if booking_id else None
+    # One query, not three: the page shows the booking's clinician and consultation type.
+    loads = (joinedload(Booking.clinician), joinedload(Booking.consultation_type))
+    booking = db.session.get(Booking, booking_id, options=loads) if booking_id else None
     if booking is None:
         abort(404)
     return booking
