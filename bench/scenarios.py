@@ -18,14 +18,19 @@ from sqlalchemy import create_engine, text
 
 from tests.live_server import LiveServer, app_env, hidden_fields, postgres_database
 
-from . import datasets
-from .http_load import GET_LUA, LoadResult, WrkSettings, booking_script, run_wrk
+from . import datasets, pages
+from .http_load import LoadResult, WrkSettings, booking_script, run_wrk
 
 WORKERS = 2
+# The booking run, as before; the page runs use bench.pages' paired rounds (-c20).
 SETTINGS = WrkSettings(threads=2, connections=16, duration_s=10)
 WARMUP = WrkSettings(threads=2, connections=16, duration_s=2)
 PG_DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BARE_APP = "bench.bare_app:app"
+# Load tests must not be throttled: the hardening work adds a rate limiter behind this switch.
+# app_env already turns rate limits and the per-patient limit off; wrk also replays one form
+# (one stamp) for every booking, which the bot guard would rightly refuse.
+BENCH_ENV = {"MICROSITE_RATELIMIT_ENABLED": "false", "MICROSITE_BOOKING_BOT_GUARD": "false"}
 
 
 @dataclass
@@ -43,23 +48,27 @@ class BookingRun:
 
 @dataclass
 class HttpResults:
-    bare_get: LoadResult
     bare_post: LoadResult
-    slots: LoadResult
+    pages: list[pages.PageRun]
+    weights: list[pages.PageWeight]
     slots_listed: int
     demo: datasets.DemoData
-    slots_path: str
     bookings: list[BookingRun]
     server_errors: list[str]
     postgres_version: str = ""
 
 
 @contextmanager
-def serving(app: str, database_uri: str, log_path: Path, health: str) -> Iterator[LiveServer]:
-    # app_env already turns rate limits and the per-patient limit off; wrk also replays one
-    # form (one stamp) for every booking, which the bot guard would rightly refuse.
-    env = app_env(database_uri, MICROSITE_BOOKING_BOT_GUARD="false")
-    server = LiveServer(env, log_path, app=app, workers=WORKERS, health_path=health)
+def serving(
+    app: str, database_uri: str, log_path: Path, health: str, **env: str
+) -> Iterator[LiveServer]:
+    server = LiveServer(
+        app_env(database_uri, **BENCH_ENV, **env),
+        log_path,
+        app=app,
+        workers=WORKERS,
+        health_path=health,
+    )
     server.start()
     try:
         yield server
@@ -87,28 +96,39 @@ def log_problems(server: LiveServer) -> list[str]:
 
 
 def run_all(workdir: Path) -> HttpResults:
-    get_lua = workdir / "get.lua"
-    get_lua.write_text(GET_LUA)
     sqlite_uri = f"sqlite:///{workdir / 'bookings.sqlite3'}"
     clinic = datasets.booking_database(sqlite_uri)
     problems: list[str] = []
 
-    bare_post_lua = workdir / "bare_post.lua"
-    bare_post_lua.write_text(_booking_lua(clinic, _placeholder_form(clinic)))
-    with serving(BARE_APP, sqlite_uri, workdir / "bare.log", "/") as bare:
-        bare_get = measure("bare Flask GET /", f"{bare.url}/", get_lua)
+    demo_uri = f"sqlite:///{workdir / 'demo.sqlite3'}"
+    demo = datasets.demo_database(demo_uri)
+    # The three GET servers idle while another is measured; only one is under load at a time.
+    with (
+        serving(BARE_APP, demo_uri, workdir / "bare.log", "/") as bare,
+        serving("wsgi:app", demo_uri, workdir / "site.log", "/healthz") as site,
+        serving(
+            "wsgi:app",
+            demo_uri,
+            workdir / "nocache.log",
+            "/healthz",
+            MICROSITE_SLOT_CACHE_SECONDS="0",
+        ) as nocache,
+    ):
+        listed = requests.get(
+            f"{site.url}/api/slots?type={demo.type_id}&days=7", timeout=30
+        ).json()["slots"]
+        # The details form for the first free time; the confirmation of the last one.
+        confirmed_cookie = pages.book_once(site, demo.type_id, _clinician_key(listed[-1]))
+        cases = pages.cases(demo.type_id, _clinician_key(listed[0]), confirmed_cookie)
+        weights = pages.weigh(cases, site)
+        page_runs = pages.run(cases, bare, {"site": site, "nocache": nocache}, workdir)
+        bare_post_lua = workdir / "bare_post.lua"
+        bare_post_lua.write_text(_booking_lua(clinic, _placeholder_form(clinic)))
         bare_post = measure(
             "bare Flask POST /", f"{bare.url}/", bare_post_lua, _booking_args(0, "/")
         )
-    problems += log_problems(bare)
-
-    demo_uri = f"sqlite:///{workdir / 'demo.sqlite3'}"
-    demo = datasets.demo_database(demo_uri)
-    slots_path = f"/api/slots?type={demo.type_id}&days=7"
-    with serving("wsgi:app", demo_uri, workdir / "slots.log", "/healthz") as site:
-        listed = requests.get(f"{site.url}{slots_path}", timeout=30).json()["slots"]
-        slots = measure(f"GET {slots_path}", f"{site.url}{slots_path}", get_lua)
-    problems += log_problems(site)
+    for server in (bare, site, nocache):
+        problems += log_problems(server)
 
     bookings = [_booking_run("SQLite", sqlite_uri, clinic, workdir)]
     admin_url = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip() or PG_DEFAULT_ADMIN_URL
@@ -122,16 +142,20 @@ def run_all(workdir: Path) -> HttpResults:
     for run in bookings:
         problems += run.server_errors
     return HttpResults(
-        bare_get=bare_get,
         bare_post=bare_post,
-        slots=slots,
+        pages=page_runs,
+        weights=weights,
         slots_listed=len(listed),
         demo=demo,
-        slots_path=slots_path,
         bookings=bookings,
         server_errors=problems,
         postgres_version=pg_version or "",
     )
+
+
+def _clinician_key(slot: dict) -> str:
+    """A listed slot's key for its own clinician (the form accepts both kinds)."""
+    return f"{slot['clinician']['id']}-{slot['key'].split('-', 1)[1]}"
 
 
 def _booking_run(label: str, uri: str, clinic: datasets.BookingClinic, workdir: Path) -> BookingRun:

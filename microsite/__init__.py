@@ -27,6 +27,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         path = os.path.join(app.instance_path, "microsite.sqlite3")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
     check_secret_key(app.config)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A SQLite file never drops a pooled connection: a ping before each checkout would
+        # be one more statement on every request that reads the database, for nothing.
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "pool_pre_ping": False}
     if app.config.get("TRUSTED_HOSTS") is None:
         app.config["TRUSTED_HOSTS"] = default_trusted_hosts(app.config["SITE_URL"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
@@ -47,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         deadline,
         errors,
         models,  # noqa: F401 - importing it registers the tables
+        page_cache,
         ratelimits,
         security,
         slashes,
@@ -56,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     caching.init_app(app)
     deadline.init_app(app)
+    page_cache.init_app(app)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

@@ -4,7 +4,7 @@ Neither is ever the decision: every booking re-reads the bookings themselves ins
 transaction, and the database refuses any overlap. So an answer a second or two old costs at
 worst the "just taken" page, and the site's busiest reads skip the database. This process clears
 its slot answers whenever it books or cancels; other processes' answers simply expire
-(`SLOT_CACHE_SECONDS`; 0 turns both caches off).
+(`SLOT_CACHE_SECONDS` for answers, `SCHEDULE_CACHE_SECONDS` for the schedule; 0 turns one off).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from . import clock
 
 MAX_ENTRIES = 512
 _EXTENSION_KEY = "short_caches"
+_MISSING = object()
 
 
 class ShortCache:
@@ -36,12 +37,27 @@ class ShortCache:
         if self.seconds <= 0:
             return compute()
         with self._lock:
-            if key in self._entries:
-                return self._entries[key]
+            # One look-up, not `in` then `[]`: the entry can expire between the two (the timer
+            # is read each time), which raised KeyError under load.
+            value = self._entries.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
         value = compute()
         with self._lock:
             self._entries[key] = value
         return value
+
+    def get(self, key: Hashable) -> Any:
+        """The entry, or None when absent, expired or caching is off (a `page_cache` store)."""
+        if self.seconds <= 0:
+            return None
+        with self._lock:
+            return self._entries.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.seconds > 0:
+            with self._lock:
+                self._entries[key] = value
 
     def clear(self) -> None:
         with self._lock:
@@ -49,10 +65,11 @@ class ShortCache:
 
 
 def init_app(app: Flask) -> None:
-    seconds = app.config["SLOT_CACHE_SECONDS"]
     app.extensions[_EXTENSION_KEY] = {
-        "availability": ShortCache(seconds),  # free slots: change with every booking
-        "schedule": ShortCache(seconds),  # hours, closures, consultation rules: rarely change
+        # free slots (and pages listing them): change with every booking
+        "availability": ShortCache(app.config["SLOT_CACHE_SECONDS"]),
+        # hours, closures, clinicians, consultation types: change only when staff edit them
+        "schedule": ShortCache(app.config["SCHEDULE_CACHE_SECONDS"]),
     }
 
 

@@ -148,6 +148,14 @@ DEFAULTS: dict[str, object] = {
     # Days after a booking's end before `retention purge` erases its patient details. None =
     # the clinic has not decided, and the purge refuses to run (no default pretends to be law).
     "RETENTION_DAYS": None,
+    # --- speed ---
+    # Seconds a process may reuse the schedule: hours, closures, clinicians, consultation types
+    # (0 = never). They do not change with bookings, so SLOT_CACHE_SECONDS does not cover them.
+    "SCHEDULE_CACHE_SECONDS": 2,
+    # Render pages every visitor sees alike once and reuse the HTML (fresh CSP nonce each time).
+    "PAGE_CACHE": True,
+    # Seconds between looks at the content files' mtimes (0 = every request): edits show after.
+    "CONTENT_CHECK_SECONDS": 1,
 }
 
 

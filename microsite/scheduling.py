@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
+from functools import lru_cache
 from operator import attrgetter, itemgetter
 from zoneinfo import ZoneInfo
 
@@ -228,7 +229,7 @@ def _free_by_day(
     earliest = max(now_at, now_at + rules.min_notice)
     latest = now_at + rules.horizon
     tz, dur = schedule.timezone, rules.duration
-    window = _Days(tz, start_date, days)
+    window = _days(tz, start_date, days)
     wanted: dict[int, ClinicianSchedule] = {}
     for c in schedule.clinicians:
         if clinician_ids is None or c.clinician_id in clinician_ids:
@@ -239,7 +240,7 @@ def _free_by_day(
     for cid, c in sorted(wanted.items()):  # by id, so a stable sort by start breaks ties by id
         # Closures and bookings both become open intervals of forbidden start instants.
         los, his = _merge(clinic_closed + _closure_blocks(c.closures, dur) + blocks[cid])
-        hours = _Hours(c.weekly_hours, dur, rules.slot_interval)
+        hours = _hours(tuple(c.weekly_hours), dur, rules.slot_interval)
         prepared.append((cid, hours, los, his, c.daily_cap, counts.get(cid)))
     for i in range(days):
         if window.starts[i + 1] <= earliest or window.starts[i] > latest:
@@ -257,6 +258,19 @@ def _free_by_day(
         # Each clinician's starts ascend; no (start, id) tuples: fewer objects for the GC.
         found.sort(key=_start)
         yield found
+
+
+# Both are pure functions of hashable, immutable inputs and read-only once built; a slot list
+# for the same week and hours (every picker and API request) reuses them instead of redoing
+# the zone arithmetic: about a third of a 7-day, 2-clinician answer.
+@lru_cache(maxsize=1024)
+def _days(tz: ZoneInfo, first: date, n: int) -> _Days:
+    return _Days(tz, first, n)
+
+
+@lru_cache(maxsize=1024)
+def _hours(weekly: tuple[WeeklyRange, ...], dur: timedelta, step: timedelta) -> _Hours:
+    return _Hours(weekly, dur, step)
 
 
 class _Days:

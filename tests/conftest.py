@@ -68,6 +68,8 @@ def base_config(database_url: str, **overrides) -> dict:
         # tests/test_abuse_limits.py turns them on for itself.
         "RATELIMIT_ENABLED": False,
         "MAX_UPCOMING_PER_PATIENT": 0,
+        # ... and clinicians, hours and types too; test_speed_caches covers that cache.
+        "SCHEDULE_CACHE_SECONDS": 0,
     }
     config.update(overrides)
     return config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -240,17 +241,40 @@ def test_clinic_facts_in_markdown_copy_are_escaped(app_config):
     assert "Smith & <b>Jones</b>," in page.text
 
 
-def test_edited_copy_shows_without_touching_templates(client, monkeypatch, tmp_path):
+def test_edited_copy_shows_without_a_restart(client, monkeypatch, tmp_path, frozen_clock):
     monkeypatch.setattr(pages, "content_dir", lambda: tmp_path)
     faq = tmp_path / "faq.md"
     faq.write_text("Title: Questions\nDescription: d\nHeading: Your questions\n\nFirst answer.\n")
     assert "First answer." in get_page(client, "/faq")[1].text
+    assert "First answer." in get_page(client, "/faq")[1].text  # now served from the cache
     faq.write_text("Title: Questions\nDescription: d\nHeading: Your questions\n\nSecond answer.\n")
     stat = faq.stat()
     os.utime(faq, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    # The files are looked at once per CONTENT_CHECK_SECONDS (1 s), not on every request.
+    frozen_clock.advance(timedelta(seconds=1))
     _, page = get_page(client, "/faq")
     assert "Second answer." in page.text
+    assert "First answer." not in page.text
     assert page.h1s == ["Your questions"]
+
+
+def test_home_shows_an_edited_topic_summary(client, monkeypatch, tmp_path, frozen_clock):
+    for spec in pages.PAGES:  # the home page lists every topic's heading and summary
+        (tmp_path / f"{spec.slug}.md").write_text(
+            f"Title: {spec.slug}\nDescription: d\nHeading: {spec.slug} heading\n"
+            f"Summary: old summary of {spec.slug}\n\nBody.\n"
+        )
+    monkeypatch.setattr(pages, "content_dir", lambda: tmp_path)
+    assert "old summary of safety" in get_page(client, "/")[1].text
+    (tmp_path / "safety.md").write_text(
+        "Title: s\nDescription: d\nHeading: Safety heading\nSummary: new summary\n\nBody.\n"
+    )
+    stat = (tmp_path / "safety.md").stat()
+    os.utime(tmp_path / "safety.md", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    frozen_clock.advance(timedelta(seconds=1))
+    text = get_page(client, "/")[1].text
+    assert "new summary" in text
+    assert "old summary of safety" not in text
 
 
 def test_a_content_file_cannot_add_a_second_h1():

@@ -499,8 +499,8 @@ def test_engine_is_a_pure_leaf():
             assert node.level == 0, "no relative imports: nothing from microsite"
             imported.add(node.module.split(".")[0])
     assert imported <= {
-        "__future__", "bisect", "collections", "dataclasses", "datetime", "enum", "operator",
-        "zoneinfo",
+        "__future__", "bisect", "collections", "dataclasses", "datetime", "enum", "functools",
+        "operator", "zoneinfo",
     }  # fmt: skip
     assert not imported & {"flask", "sqlalchemy", "microsite"}
     clock_reads = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}

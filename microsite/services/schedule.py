@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Executable, Result, bindparam, select, text
 
 from .. import clock, scheduling
 from ..caching import schedule_cache
@@ -15,6 +16,7 @@ from ..database import UTCDateTime
 from ..extensions import db
 from ..models import (
     ACTIVE_BOOKING_SQL,
+    MODE_VIDEO,
     Booking,
     Clinician,
     Closure,
@@ -27,9 +29,71 @@ from .errors import UnknownConsultationTypeError
 BOOKED_MARGIN = timedelta(days=2)
 
 
-def active_consultation_types() -> list[ConsultationType]:
-    query = select(ConsultationType).where(ConsultationType.is_active)
-    return list(db.session.scalars(query.order_by(ConsultationType.display_order)))
+def _rows(statement: Executable, params: dict | None = None) -> Result:
+    """Plain rows of a prebuilt statement, on the session's connection and transaction.
+
+    Core execution, not `Session.execute`: these reads want tuples, and the ORM's result
+    machinery cost more than the query itself (0.74 against 0.45 ms for the bookings read).
+    """
+    return db.session.connection().execute(statement, params or {})
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationTypeInfo:
+    """A consultation type as the pages and the engine read it: plain values, safe to share.
+
+    The same attribute names as the model, so templates take either; changes go through
+    the model.
+    """
+
+    id: int
+    slug: str
+    name: str
+    mode: str
+    description: str
+    duration_minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    min_notice_minutes: int
+    horizon_days: int
+    slot_interval_minutes: int
+    is_active: bool
+    display_order: int
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(minutes=self.duration_minutes)
+
+    @property
+    def is_video(self) -> bool:
+        return self.mode == MODE_VIDEO
+
+
+_TYPE_COLUMNS = tuple(
+    getattr(ConsultationType, name) for name in ConsultationTypeInfo.__dataclass_fields__
+)
+# Built once: building a statement costs more than running it on SQLite.
+_ACTIVE_TYPES = (
+    select(*_TYPE_COLUMNS)
+    .where(ConsultationType.is_active)
+    .order_by(ConsultationType.display_order, ConsultationType.id)
+)
+_ACTIVE_TYPE = select(*_TYPE_COLUMNS).where(
+    ConsultationType.is_active, ConsultationType.id == bindparam("type_id")
+)
+_CLINICIAN_NAMES = (
+    select(Clinician.id, Clinician.name)
+    .where(Clinician.is_active)
+    .order_by(Clinician.display_order, Clinician.id)
+)
+
+
+def active_consultation_types() -> list[ConsultationTypeInfo]:
+    """The types patients can book, in display order (cached briefly, like the schedule)."""
+    return schedule_cache().get_or_compute(
+        ("active-types",),
+        lambda: [ConsultationTypeInfo(*row) for row in _rows(_ACTIVE_TYPES)],
+    )
 
 
 def get_consultation_type(type_id: int | None) -> ConsultationType:
@@ -39,17 +103,34 @@ def get_consultation_type(type_id: int | None) -> ConsultationType:
     return consultation_type
 
 
+def consultation_type_info(type_id: int | None) -> ConsultationTypeInfo:
+    """An active consultation type's values, for reading (cached briefly, like the schedule).
+
+    Raises UnknownConsultationTypeError for an unknown or inactive id, never cached.
+    """
+    if not type_id:
+        raise UnknownConsultationTypeError()
+    return schedule_cache().get_or_compute(("type", type_id), lambda: _read_type(type_id))
+
+
+def _read_type(type_id: int) -> ConsultationTypeInfo:
+    row = _rows(_ACTIVE_TYPE, {"type_id": type_id}).first()
+    if row is None:
+        raise UnknownConsultationTypeError()
+    return ConsultationTypeInfo(*row)
+
+
 def clinician_names() -> dict[int, str]:
-    """Names of the clinicians who take bookings, by id, in display order (a light read)."""
-    query = (
-        select(Clinician.id, Clinician.name)
-        .where(Clinician.is_active)
-        .order_by(Clinician.display_order, Clinician.id)
+    """Names of the clinicians who take bookings, by id, in display order (cached briefly)."""
+    return schedule_cache().get_or_compute(
+        ("clinician-names",),
+        lambda: {clinician_id: name for clinician_id, name in _rows(_CLINICIAN_NAMES)},
     )
-    return {clinician_id: name for clinician_id, name in db.session.execute(query)}
 
 
-def rules_for(consultation_type: ConsultationType) -> scheduling.ConsultationRules:
+def rules_for(
+    consultation_type: ConsultationType | ConsultationTypeInfo,
+) -> scheduling.ConsultationRules:
     return scheduling.ConsultationRules(
         duration=timedelta(minutes=consultation_type.duration_minutes),
         slot_interval=timedelta(minutes=consultation_type.slot_interval_minutes),
@@ -63,7 +144,7 @@ def rules_for(consultation_type: ConsultationType) -> scheduling.ConsultationRul
 def consultation_rules(type_id: int) -> scheduling.ConsultationRules:
     """The engine's rules for an active consultation type (cached briefly: read per booking)."""
     return schedule_cache().get_or_compute(
-        ("rules", type_id), lambda: rules_for(get_consultation_type(type_id))
+        ("rules", type_id), lambda: rules_for(consultation_type_info(type_id))
     )
 
 
@@ -78,34 +159,39 @@ def load_schedule(
     return schedule_cache().get_or_compute(key, lambda: _read_schedule(now, clinician_ids))
 
 
+_HOURS = (
+    select(
+        Clinician.id,
+        Clinician.daily_cap,
+        WorkingHours.weekday,
+        WorkingHours.start_time,
+        WorkingHours.end_time,
+    )
+    .outerjoin(WorkingHours, WorkingHours.clinician_id == Clinician.id)
+    .where(Clinician.is_active)
+    .order_by(Clinician.display_order, Clinician.id)
+)
+_HOURS_OF = _HOURS.where(Clinician.id.in_(bindparam("clinician_ids", expanding=True)))
+_OPEN_CLOSURES = select(Closure.clinician_id, Closure.starts_at, Closure.ends_at).where(
+    Closure.ends_at > bindparam("now", type_=UTCDateTime())
+)
+
+
 def _read_schedule(now: datetime, clinician_ids: Collection[int] | None) -> scheduling.Schedule:
     """The schedule as plain rows, not ORM objects: one query for hours, one for closures."""
-    hours_query = (
-        select(
-            Clinician.id,
-            Clinician.daily_cap,
-            WorkingHours.weekday,
-            WorkingHours.start_time,
-            WorkingHours.end_time,
-        )
-        .outerjoin(WorkingHours, WorkingHours.clinician_id == Clinician.id)
-        .where(Clinician.is_active)
-        .order_by(Clinician.display_order, Clinician.id)
-    )
-    closures_query = select(Closure.clinician_id, Closure.starts_at, Closure.ends_at).where(
-        Closure.ends_at > now
-    )
-    if clinician_ids is not None:
-        hours_query = hours_query.where(Clinician.id.in_(list(clinician_ids)))
+    if clinician_ids is None:
+        hours_rows = _rows(_HOURS)
+    else:
+        hours_rows = _rows(_HOURS_OF, {"clinician_ids": list(clinician_ids)})
     caps: dict[int, int | None] = {}
     hours: dict[int, list[scheduling.WeeklyRange]] = {}
-    for clinician_id, cap, weekday, start, end in db.session.execute(hours_query):
+    for clinician_id, cap, weekday, start, end in hours_rows:
         caps[clinician_id] = cap
         ranges = hours.setdefault(clinician_id, [])
         if weekday is not None:
             ranges.append(scheduling.WeeklyRange(weekday, start, end))
     closures: dict[int | None, list[scheduling.Span]] = {}
-    for clinician_id, starts_at, ends_at in db.session.execute(closures_query):
+    for clinician_id, starts_at, ends_at in _rows(_OPEN_CLOSURES, {"now": now}):
         closures.setdefault(clinician_id, []).append(scheduling.Span(starts_at, ends_at))
     return scheduling.Schedule(
         timezone=clinic_timezone(),
@@ -162,9 +248,7 @@ def load_booked(
             buffer_before=starts_at - blocked_from,
             buffer_after=blocked_to - ends_at,
         )
-        for clinician_id, starts_at, ends_at, blocked_from, blocked_to in db.session.execute(
-            query, params
-        )
+        for clinician_id, starts_at, ends_at, blocked_from, blocked_to in _rows(query, params)
     ]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
 
@@ -86,7 +88,7 @@ def _slots_answer(
 ) -> tuple[bytes, int]:
     """The serialised answer for one query and its status; cacheable either way."""
     try:
-        consultation_type = schedule_service.get_consultation_type(type_id)
+        consultation_type = schedule_service.consultation_type_info(type_id)
     except UnknownConsultationTypeError as error:
         return json.dumps({"error": f"'type': {error}"}).encode(), 400
     names = schedule_service.clinician_names()
@@ -106,13 +108,35 @@ def _slots_answer(
 
 
 def _slot_json(slot, tz, names: dict[int, str], clinician_id: int | None) -> dict:
-    local = slot.start.astimezone(tz)
+    start, end, local_date, local_time, display, key = _slot_texts(
+        slot.start, slot.end, tz, clinician_id
+    )
     return {
-        "start": f"{slot.start:%Y-%m-%dT%H:%M:%SZ}",
-        "end": f"{slot.end:%Y-%m-%dT%H:%M:%SZ}",
-        "local_date": local.date().isoformat(),
-        "local_time": format_wall_clock(local, "time_zone"),
-        "display": format_wall_clock(local),
+        "start": start,
+        "end": end,
+        "local_date": local_date,
+        "local_time": local_time,
+        "display": display,
         "clinician": {"id": slot.clinician_id, "name": names[slot.clinician_id]},
-        "key": booking_service.slot_key(slot.start, clinician_id),
+        "key": key,
     }
+
+
+@lru_cache(maxsize=8192)
+def _slot_texts(
+    start: datetime, end: datetime, tz: ZoneInfo, clinician_id: int | None
+) -> tuple[str, str, str, str, str, str]:
+    """A slot's strings: a pure function of its instants and zone, so formatted once.
+
+    A dozen strftime calls per slot were most of an uncached answer's formatting; the same
+    slots come back on every request until they are booked or pass.
+    """
+    local = start.astimezone(tz)
+    return (
+        f"{start:%Y-%m-%dT%H:%M:%SZ}",
+        f"{end:%Y-%m-%dT%H:%M:%SZ}",
+        local.date().isoformat(),
+        format_wall_clock(local, "time_zone"),
+        format_wall_clock(local),
+        booking_service.slot_key(start, clinician_id),
+    )

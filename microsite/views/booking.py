@@ -16,8 +16,10 @@ from flask import (
     session,
     url_for,
 )
+from sqlalchemy.orm import joinedload
 
-from .. import clock, ics, inputs
+from .. import clock, ics, inputs, page_cache
+from ..caching import availability_cache
 from ..clinic import clinic_timezone
 from ..extensions import db
 from ..forms import BookingForm, make_started_stamp
@@ -47,18 +49,33 @@ PATIENT_FIELDS = ("full_name", "email", "phone", "birth_date", "note")
 
 @bp.get("/")
 def start():
-    """Step 1 (type) and steps 2-3 (day, time) of the picker, driven by query parameters."""
-    types = schedule_service.active_consultation_types()
+    """Step 1 (type) and steps 2-3 (day, time) of the picker, driven by query parameters.
+
+    Both pages are the same for every visitor, so each is rendered once and reused (with a
+    fresh nonce): the type list until a type changes, the picker for as long as a free-slot
+    answer may be (`SLOT_CACHE_SECONDS`; this process forgets both when it books or cancels).
+    """
     if not request.args.get("type", "").strip():
-        return render_template("booking/choose_type.html", types=types)
+        types = schedule_service.active_consultation_types()
+        return page_cache.shared_html(
+            ("types", tuple(types)),
+            lambda: render_template("booking/choose_type.html", types=types),
+        )
     consultation_type = _consultation_type_or_404(request.args.get("type"))
-    view = picker.build(
-        consultation_type,
-        clinician_id=inputs.parse_id(request.args.get("clinician")),
-        week=picker.parse_day(request.args.get("week"), consultation_type),
-        day=picker.parse_day(request.args.get("day"), consultation_type),
-    )
-    return render_template("booking/pick.html", view=view, types=types)
+    clinician_id = inputs.parse_id(request.args.get("clinician"))
+    week = picker.parse_day(request.args.get("week"), consultation_type)
+    day = picker.parse_day(request.args.get("day"), consultation_type)
+
+    def render() -> str:
+        view = picker.build(consultation_type, clinician_id=clinician_id, week=week, day=day)
+        types = schedule_service.active_consultation_types()
+        return render_template("booking/pick.html", view=view, types=types)
+
+    # The stored page lives no longer than a free-slot answer, so a changed type or schedule
+    # shows after SLOT_CACHE_SECONDS at most; the key holds only what the URL and day choose.
+    today = clock.now().astimezone(clinic_timezone()).date()
+    key = ("picker", consultation_type.id, clinician_id, week, day, today)
+    return page_cache.shared_html(key, render, store=availability_cache())
 
 
 @bp.get("/first-available")
@@ -151,7 +168,9 @@ def confirmed_ics():
 
 def _confirmed_booking() -> Booking:
     booking_id = session.get(CONFIRMED_SESSION_KEY)
-    booking = db.session.get(Booking, booking_id) if booking_id else None
+    # One query, not three: the page shows the booking's clinician and consultation type.
+    loads = (joinedload(Booking.clinician), joinedload(Booking.consultation_type))
+    booking = db.session.get(Booking, booking_id, options=loads) if booking_id else None
     if booking is None:
         abort(404)
     g.booking_id = booking.id
@@ -217,7 +236,11 @@ def _render_details(
 
 
 def _consultation_type_or_404(raw: str | None):
+    """The (cached, plain) consultation type a parameter names, or a 404 page."""
+    type_id = inputs.parse_id(raw)
+    if type_id is None:
+        abort(404)
     try:
-        return schedule_service.get_consultation_type(inputs.parse_id(raw))
+        return schedule_service.consultation_type_info(type_id)
     except UnknownConsultationTypeError:
         abort(404)

@@ -14,6 +14,8 @@ import markdown
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from markupsafe import Markup, escape
 
+from .. import clock, page_cache
+
 log = logging.getLogger(__name__)
 
 bp = Blueprint("pages", __name__)
@@ -189,8 +191,35 @@ def next_in_reading_path(spec: PageSpec) -> PageSpec | None:
     return READING_PATH[index + 1] if index + 1 < len(READING_PATH) else None
 
 
+def content_version() -> tuple:
+    """Which copy the pages show: the content folder and each file's mtime.
+
+    Looked at no more than once per CONTENT_CHECK_SECONDS (timed by the clock seam), so a
+    shared page costs no file system calls on most requests and an edit shows within that time.
+    """
+    state: dict = current_app.extensions.setdefault("content_version", {})
+    now = clock.now().timestamp()
+    checked_at = state.get("checked_at")
+    # A clock that went back (a test's frozen clock) counts as due, not as fresh.
+    if (
+        checked_at is None
+        or not 0 <= now - checked_at < current_app.config["CONTENT_CHECK_SECONDS"]
+    ):
+        directory = content_dir()
+        mtimes = tuple(_mtime_ns(directory / f"{spec.slug}.md") for spec in PAGES)
+        state.update(checked_at=now, version=(str(directory), mtimes))
+    return state["version"]
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1  # missing: the page itself then fails as before, with the file's name
+
+
 def _view_for(spec: PageSpec) -> Callable[[], str]:
-    def view() -> str:
+    def render() -> str:
         values = placeholder_values()
         page = build_page(spec, values)
         following = next_in_reading_path(spec)
@@ -204,6 +233,10 @@ def _view_for(spec: PageSpec) -> Callable[[], str]:
             **extra,
         )
 
+    def view() -> str:
+        # The same for every visitor until a content file changes: rendered once per version.
+        return page_cache.shared_html(("content", content_version()), render)
+
     view.__name__ = spec.endpoint
     return view
 
@@ -216,14 +249,21 @@ for _spec in PAGES:
 def site_nav() -> list[dict[str, Any]]:
     """Menu entries for base.html; a function, so emails rendered outside a request never pay."""
     return [
-        {
-            "label": spec.nav_label,
-            "url": url_for(f"pages.{spec.endpoint}"),
-            "current": request.endpoint == f"pages.{spec.endpoint}",
-        }
-        for spec in PAGES
-        if spec.in_nav
+        {"label": label, "url": url, "current": request.endpoint == endpoint}
+        for label, url, endpoint in _nav_links(request.script_root)
     ]
+
+
+def _nav_links(script_root: str) -> tuple[tuple[str, str, str], ...]:
+    """(label, url, endpoint) of the menu, built once per app and script root."""
+    links: dict = current_app.extensions.setdefault("site_nav", {})
+    if script_root not in links:
+        links[script_root] = tuple(
+            (spec.nav_label, url_for(f"pages.{spec.endpoint}"), f"pages.{spec.endpoint}")
+            for spec in PAGES
+            if spec.in_nav
+        )
+    return links[script_root]
 
 
 @bp.app_template_global()
