@@ -10,8 +10,9 @@ A client that trickles its request slowly still holds a thread: in production th
 buffers requests (docs/deploy.md), and the thread pool is large enough to ride out a few.
 
 The time budget, every wait bounded below the one after it (microsite/config.py):
-    DB_LOCK_TIMEOUT_SECONDS       3 s  a lock (PostgreSQL lock_timeout, SQLite writers' lock and
-                                       busy timeout, a pooled connection)
+    DB_LOCK_TIMEOUT_SECONDS       3 s  a lock (PostgreSQL lock_timeout, a pooled connection)
+    SQLITE_BUSY_TIMEOUT_MS     3000 ms  SQLite's lock held by another process; the app's own
+                                       writers queue in line until their request's deadline
     DB_CONNECT_TIMEOUT_SECONDS    3 s  opening a PostgreSQL connection
     DB_STATEMENT_TIMEOUT_SECONDS  5 s  one statement (server-side, plus a client-side guard
                                        against a database that stops answering)

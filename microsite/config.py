@@ -126,7 +126,8 @@ DEFAULTS: dict[str, object] = {
     "DB_CONNECT_TIMEOUT_SECONDS": 3,
     # Seconds one SQL statement may run (PostgreSQL statement_timeout; client-side stall guard).
     "DB_STATEMENT_TIMEOUT_SECONDS": 5,
-    # Seconds to wait for a lock: PostgreSQL lock_timeout, SQLite's writers' lock, a pooled conn.
+    # Seconds to wait for a lock: PostgreSQL lock_timeout, a pooled connection (SQLite's writers
+    # wait in line until their request's deadline; SQLITE_BUSY_TIMEOUT_MS bounds other processes).
     "DB_LOCK_TIMEOUT_SECONDS": 3,
     # Seconds a request may take; nothing is committed after it (also PG idle-in-transaction).
     "REQUEST_DEADLINE_SECONDS": 10,

@@ -226,18 +226,23 @@ def _writers_in_line(engine: Engine) -> Iterator[None]:
     The busy timeout stays as a backstop for writers that do not take this lock (the CLI's
     migrations, sqlite3 itself).
 
-    Every wait here is bounded by DB_LOCK_TIMEOUT_SECONDS and the request deadline, whichever
-    comes first: flock() itself has no timeout, so a waiter polls LOCK_NB with short sleeps
-    (2 ms, growing to 20 ms) instead of blocking. A writer that does not get the lock in time
-    raises WriteLockTimeout (503, nothing booked); a lock file that cannot be opened (read-only
-    folder) raises StorageUnavailable.
+    The wait ends at the request's deadline (outside a request, after DB_LOCK_TIMEOUT_SECONDS):
+    every holder of this lock is one of our own writers, itself bounded by its deadline, so a
+    writer in line behind a burst of patients keeps its place rather than failing after a fixed
+    few seconds, and a stuck holder still cannot keep anyone past their deadline. flock() itself
+    has no timeout, so a waiter polls LOCK_NB with short sleeps (2 ms, growing to 20 ms) instead
+    of blocking. A writer that does not get the lock in time raises WriteLockTimeout (503,
+    nothing booked); a lock file that cannot be opened (read-only folder) raises
+    StorageUnavailable. Other processes' writers (sqlite3, migrations) meet SQLite's busy timeout.
     """
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:":
         yield
         return
     thread_lock, fd = _writer_lock(path)
-    give_up_at = time.monotonic() + deadline.bounded(_writer_settings.get(id(engine), 3.0))
+    left = deadline.remaining()
+    wait = _writer_settings.get(id(engine), 3.0) if left is None else max(0.0, left)
+    give_up_at = time.monotonic() + wait
     # flock() excludes other processes; the thread lock excludes this process's other threads,
     # which share the file descriptor and so would all "hold" the flock at once.
     if not thread_lock.acquire(timeout=max(0.0, give_up_at - time.monotonic())):

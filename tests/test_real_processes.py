@@ -1,10 +1,10 @@
 """With real gunicorn workers and real `flask` commands, one clinician is never booked twice.
 
-Each test starts `gunicorn -w 4 wsgi:app` (sync workers, separate processes), fills the booking
-form the way a browser does (GET the form, send back its hidden fields and CSRF token) from many
-threads at once, and checks what a patient would notice: one confirmation, everyone else told
-the time was "just taken", never a server error. The server runs on the real clock, so the
-times booked are tomorrow's, in the clinic's zone.
+Each test starts `gunicorn -w 4 wsgi:app` (separate processes, threads from gunicorn.conf.py),
+fills the booking form the way a browser does (GET the form, send back its hidden fields and
+CSRF token) from many threads at once, and checks what a patient would notice: one
+confirmation, everyone else told the time was "just taken", never a server error. The server
+runs on the real clock, so the times booked are tomorrow's, in the clinic's zone.
 
 SQLite always; PostgreSQL when MICROSITE_TEST_DATABASE_URL names an admin database (as in CI).
 """
@@ -105,7 +105,7 @@ def seed_app(live_database):
 
 @pytest.fixture
 def server(live_database, tmp_path) -> Iterator[LiveServer]:
-    """gunicorn with 4 sync workers on a free port; stopped (and its workers) even on failure."""
+    """gunicorn with 4 workers (gthread, gunicorn.conf.py) on a free port; always stopped."""
     live = LiveServer(app_env(live_database), tmp_path / "gunicorn.log", workers=4)
     live.start()
     try:
