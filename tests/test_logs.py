@@ -6,18 +6,18 @@ import io
 import json
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from booking_helpers import slot_key_for, submit
-from click.testing import CliRunner
 from live_server import free_port, hidden_fields
 from werkzeug.serving import make_server
 
 from microsite import create_app, logs
 from microsite.extensions import db
 from microsite.models import Booking
+from microsite.services import manage_links
 
 TUESDAY_9AM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 
@@ -204,7 +204,7 @@ def werkzeug_server(app):
 
 
 @pytest.mark.parametrize("sql_logging", [False, True], ids=["root-debug", "sql-statements-too"])
-def test_booking_and_cancelling_leave_no_patient_data_in_any_log_line(
+def test_booking_rescheduling_and_cancelling_leave_no_patient_data_in_any_log_line(
     app, schedule, werkzeug_server, caplog, json_lines, sql_logging
 ):
     if sql_logging:  # what an operator sees after turning SQL statement logging on
@@ -243,14 +243,31 @@ def test_booking_and_cancelling_leave_no_patient_data_in_any_log_line(
     browser.get(f"{werkzeug_server}/manage/{MANAGE_TOKEN}", timeout=timeout)
     browser.get(f"{werkzeug_server}/feeds/{FEED_TOKEN}.ics", timeout=timeout)
 
-    # ---- INTEGRATOR: extend here when manage links and reschedules are merged -----------------
-    # Take the real manage link from the queued confirmation email, GET it, POST its reschedule
-    # form to another free time, and add that token to FORBIDDEN; then cancel through that link
-    # (POST) instead of the command below. Keep the assertions that follow unchanged.
-    # -------------------------------------------------------------------------------------------
-
-    cancelled = CliRunner().invoke(app.cli, ["bookings", "cancel", booking.reference])
-    assert cancelled.exit_code == 0, cancelled.output
+    # The patient's real manage link, as their confirmation email carries it: move the
+    # booking to another time through it, then cancel through it.
+    manage_token = manage_links.issue_link(booking.id)
+    db.session.commit()
+    manage = f"{werkzeug_server}/manage/{manage_token}"
+    assert browser.get(manage, timeout=timeout).status_code == 200
+    assert browser.get(f"{manage}/reschedule", timeout=timeout).status_code == 200
+    new_key = slot_key_for(TUESDAY_9AM + timedelta(hours=2), clinician.id)
+    confirm = browser.get(f"{manage}/reschedule/confirm", params={"slot": new_key}, timeout=30)
+    assert confirm.status_code == 200, confirm.text[:300]
+    moved = browser.post(
+        f"{manage}/reschedule/confirm",
+        data=hidden_fields(confirm.text),
+        allow_redirects=False,
+        timeout=timeout,
+    )
+    assert moved.status_code == 303, moved.text[:300]
+    shown = browser.get(manage, timeout=timeout)
+    cancelled = browser.post(
+        f"{manage}/cancel", data=hidden_fields(shown.text), allow_redirects=False, timeout=30
+    )
+    assert cancelled.status_code == 303, cancelled.text[:300]
+    db.session.rollback()
+    assert db.session.get(Booking, booking.id).status == "cancelled"
+    forbidden = [*FORBIDDEN, manage_token]
 
     # The test's own HTTP client (urllib3) logs the URLs it requests: those are not the site's.
     records = [r for r in caplog.records if not r.name.startswith("urllib3")]
@@ -259,7 +276,7 @@ def test_booking_and_cancelling_leave_no_patient_data_in_any_log_line(
         json.dumps(x) for x in json_lines() if not x["logger"].startswith("urllib3")
     ]
     for text in searched:
-        for value in FORBIDDEN:
+        for value in forbidden:
             assert value.lower() not in text.lower(), f"{value!r} logged: {text[:300]}"
 
     # And the logs were really there to search: every source spoke.
@@ -267,7 +284,7 @@ def test_booking_and_cancelling_leave_no_patient_data_in_any_log_line(
     assert "werkzeug" in names
     assert logs.REQUEST_LOGGER in names
     events = {getattr(record, "event", None) for record in records}
-    assert {"booking.created", "booking.cancelled", "http.request"} <= events
+    assert {"booking.created", "booking.rescheduled", "booking.cancelled", "http.request"} <= events
     werkzeug_lines = [t for r, t in zip(records, texts, strict=False) if r.name == "werkzeug"]
     assert any('"GET /manage/… HTTP/1.1"' in line for line in werkzeug_lines)
     assert any('"GET /book/details HTTP/1.1"' in line for line in werkzeug_lines)
