@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from flask import g
 from flask_migrate import upgrade
 from tests_support import (
     APPEND_ONLY_TABLES,
+    MONDAY_8AM_EST,
     PG_ADMIN_URL,
     create_pg_database,
     drop_pg_database,
@@ -25,9 +26,6 @@ from tests_support import (
 from microsite import clock, create_app
 from microsite.extensions import db
 from microsite.models import Booking, Clinician, ConsultationType, WorkingHours
-
-# Named instants (clinic zone America/New_York, EST = UTC-5 in winter).
-MONDAY_8AM_EST = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # Monday 30 Nov 2026, 08:00 local
 
 
 @pytest.fixture(scope="session")

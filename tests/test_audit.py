@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import MONDAY_8AM_EST
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from staff_support import create_staff, post_form, quick_sign_in, use_fast_hashing
+from tests_support import MONDAY_8AM_EST
 
 from microsite.extensions import db
 from microsite.models import AuditEvent

@@ -9,9 +9,9 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from conftest import MONDAY_8AM_EST
 from icalendar import Calendar
 from staff_support import create_staff, post_form, quick_sign_in, use_fast_hashing
+from tests_support import MONDAY_8AM_EST
 
 from microsite.csv_export import safe_cell
 from microsite.extensions import db

@@ -8,10 +8,14 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+# Named instants (clinic zone America/New_York, EST = UTC-5 in winter). Here, not in
+# conftest.py: tests/e2e has a conftest of its own, so "from conftest import" is ambiguous.
+MONDAY_8AM_EST = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # Monday 30 Nov 2026, 08:00 local
 PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
 # The clinic's informational pages, written out (not read from the app) so a lost page fails.
 PAGE_PATHS = [
