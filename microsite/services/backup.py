@@ -52,6 +52,13 @@ def create_owner_only(path: Path) -> None:
 # --- SQLite ------------------------------------------------------------------------------------
 
 
+def _new_target(target: Path) -> None:
+    """Never overwrite a backup; a first nightly run finds no folder: make it, owner-only."""
+    if target.exists():
+        raise BackupError(f"{target} already exists; choose a new file name")
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def backup_sqlite(source: Path, target: Path) -> BackupReport:
     """A consistent copy of a live SQLite database via its online backup API, then checked.
 
@@ -59,10 +66,7 @@ def backup_sqlite(source: Path, target: Path) -> BackupReport:
     on meanwhile, and everything committed before the backup began is in the copy. The copy is
     written beside the target and renamed into place only after integrity_check says "ok".
     """
-    if target.exists():
-        raise BackupError(f"{target} already exists; choose a new file name")
-    # A first nightly run finds no backup folder: make it, readable by its owner only.
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _new_target(target)
     partial = target.with_name(target.name + ".partial")
     with suppress(FileNotFoundError):
         partial.unlink()
@@ -147,8 +151,7 @@ def pg_dump_command(url: URL, target: Path) -> tuple[list[str], dict[str, str]]:
 
 def backup_postgres(url: URL, target: Path, run: Callable[..., Any] = subprocess.run) -> None:
     """Run pg_dump into an owner-only file; BackupError when pg_dump fails."""
-    if target.exists():
-        raise BackupError(f"{target} already exists; choose a new file name")
+    _new_target(target)
     args, extra_env = pg_dump_command(url, target)
     create_owner_only(target)  # pg_dump truncates and keeps this file's mode
     result = run(
