@@ -258,15 +258,13 @@ def _advance_sequences(conn, tables) -> None:
         columns = [c for c in table.primary_key.columns if c.autoincrement is not False]
         if len(columns) != 1 or columns[0].type.python_type is not int:
             continue
-        column = columns[0].name
+        # Built from our own metadata with SQLAlchemy, not by formatting SQL text.
+        biggest = select(func.max(columns[0])).scalar_subquery()
+        sequence = func.pg_get_serial_sequence(table.name, columns[0].name)
         conn.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence(:table, :column), "  # noqa: S608
-                f'COALESCE((SELECT max("{column}") FROM "{table.name}"), 1), '
-                f'(SELECT max("{column}") FROM "{table.name}") IS NOT NULL) '
-                "WHERE pg_get_serial_sequence(:table, :column) IS NOT NULL"
-            ),
-            {"table": table.name, "column": column},
+            select(func.setval(sequence, func.coalesce(biggest, 1), biggest.is_not(None))).where(
+                sequence.is_not(None)
+            )
         )
 
 
