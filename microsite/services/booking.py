@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -114,6 +115,7 @@ def book_slot(
     idempotency_key: str,
     actor: str = ACTOR_PATIENT,
     override_upcoming_limit: bool = False,
+    on_created: Callable[[Booking], None] | None = None,
 ) -> Booking:
     """Book the slot a key names for a patient, or raise a BookingError.
 
@@ -124,6 +126,8 @@ def book_slot(
     whatever overlap slips past anyway. A patient (same email or phone) may hold at most
     MAX_UPCOMING_PER_PATIENT upcoming consultations (TooManyUpcomingError) unless
     `override_upcoming_limit` (staff booking for a caller who really needs another).
+    `on_created` runs inside the booking's transaction (the console's audit row); not for a
+    resent form that returns the booking it already made.
     """
     choice = parse_slot_key(key)
     if choice is None:
@@ -163,6 +167,8 @@ def book_slot(
                 record_event(booking, EVENT_CREATED, actor)
                 # The emails commit with the booking or not at all; they are sent afterwards.
                 outbox.queue_new_booking(booking)
+                if on_created is not None:
+                    on_created(booking)
             break
         except (IntegrityError, SlotTakenError):
             # Someone won the race: another patient, or this same form sent twice at once

@@ -9,6 +9,7 @@ constraint refuses an overlap: losing a race for the new time leaves the old boo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -68,7 +69,14 @@ def _locked_booking(booking_id: int) -> Booking:
     return booking
 
 
-def cancel_booking(booking_id: int, *, actor: str, reason: str = "") -> Booking:
+# Called inside the change's own transaction (e.g. the console's audit row, so the change and
+# its audit commit together or not at all); only when something changed.
+OnChange = Callable[[Booking], None]
+
+
+def cancel_booking(
+    booking_id: int, *, actor: str, reason: str = "", on_change: OnChange | None = None
+) -> Booking:
     """Cancel by status (the row, its UID and history stay); frees the time at once.
 
     SEQUENCE + 1, a `cancelled` history row and the CANCEL emails to the patient, the
@@ -86,6 +94,8 @@ def cancel_booking(booking_id: int, *, actor: str, reason: str = "") -> Booking:
             booking.sequence += 1  # the CANCEL must outrank every invite sent
             record_event(booking, EVENT_CANCELLED, actor, detail=reason)
             outbox.queue_cancellation(booking)
+            if on_change is not None:
+                on_change(booking)
             changed = True
     if changed:
         availability_cache().clear()
@@ -97,7 +107,9 @@ def cancel_booking(booking_id: int, *, actor: str, reason: str = "") -> Booking:
     return booking
 
 
-def reschedule_booking(booking_id: int, *, key: str, actor: str) -> Booking:
+def reschedule_booking(
+    booking_id: int, *, key: str, actor: str, on_change: OnChange | None = None
+) -> Booking:
     """Move a booking to the slot `key` names, in one transaction: the old time is freed as
     the new one is taken; same UID, SEQUENCE + 1, a `rescheduled` history row whose detail is
     the old start, and REQUEST emails to all three.
@@ -140,6 +152,8 @@ def reschedule_booking(booking_id: int, *, key: str, actor: str) -> Booking:
                 previous_end=old_end,
                 previous_clinician_id=old_clinician,
             )
+            if on_change is not None:
+                on_change(booking)
     except IntegrityError:
         log.info("reschedule lost the race", extra={"event": "booking.slot_taken"})
         raise SlotTakenError(choice.start, choice.clinician_id) from None

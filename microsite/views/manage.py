@@ -24,6 +24,7 @@ from .. import clock, ics, inputs
 from ..extensions import csrf
 from ..forms import ManageCancelForm, ManageRescheduleForm
 from ..models import Booking
+from ..ratelimits import limit_manage
 from ..services import booking as booking_service
 from ..services import calendar_events, lifecycle, manage_links
 from ..services.errors import BookingError, SlotTakenError
@@ -112,6 +113,7 @@ def download(token: str):
 
 
 @bp.post("/<token>/cancel")
+@limit_manage
 def cancel(token: str):
     booking, gone = _live_booking(token)
     if gone:
@@ -147,6 +149,7 @@ def reschedule(token: str):
 
 
 @bp.route("/<token>/reschedule/confirm", methods=["GET", "POST"])
+@limit_manage
 def confirm_reschedule(token: str):
     booking, gone = _live_booking(token)
     if gone:

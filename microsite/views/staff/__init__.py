@@ -10,7 +10,7 @@ from flask import Blueprint
 
 from ... import clock
 from ...clinic import clinic_timezone
-from . import access, audit, auth, bookings, calendar, exports, schedule
+from . import access, actions, audit, auth, bookings, calendar, exports, feeds, outbox, schedule
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.before_request(access.guard)
@@ -22,4 +22,7 @@ def staff_helpers() -> dict:
 
 
 for child in (auth.bp, calendar.bp, bookings.bp, exports.bp, audit.bp, schedule.bp):
+    bp.register_blueprint(child)
+# The console's booking actions, outbox and feed links (each its own module).
+for child in (actions.bp, outbox.bp, feeds.bp):
     bp.register_blueprint(child)

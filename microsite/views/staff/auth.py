@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
+from ...ratelimits import limit_staff_login
 from ...services import staff_auth
 from ...staff_forms import CodeForm, LoginForm, PostForm, RecoveryForm
 from .access import SESSION_KEY
@@ -17,6 +18,7 @@ def _start(new_session: staff_auth.NewSession) -> None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limit_staff_login
 def login():
     form = LoginForm()
     error, status = "", 200

@@ -12,7 +12,7 @@ from ...clinic import clinic_timezone
 from ...extensions import db
 from ...models import BOOKING_STATUSES, ConsultationType, StaffAccount
 from ...models.history import ACTOR_CLI, ACTOR_PATIENT, ACTOR_SYSTEM
-from ...services import calendar_events, staff_bookings
+from ...services import calendar_events, outbox, staff_bookings
 from ...services import schedule as schedule_service
 from ...services.audit import record_audit
 from ...services.errors import BookingError
@@ -135,6 +135,7 @@ def detail(booking_id: int):
         status_labels=STATUS_LABELS,
         day=booking.starts_at.astimezone(clinic_timezone()).date(),
         ends_minutes=(booking.ends_at - booking.starts_at) // timedelta(minutes=1),
+        messages=outbox.messages_for_booking(booking.id),
     )
 
 
