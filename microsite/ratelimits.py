@@ -15,6 +15,7 @@ A refused request never reaches the view, so nothing is stored; it gets a friend
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -22,6 +23,8 @@ from flask import Flask, current_app, render_template, request
 from werkzeug.exceptions import TooManyRequests
 
 from .extensions import limiter
+
+log = logging.getLogger(__name__)
 
 # The config keys holding each limit, importable by the blueprints that apply them.
 RATELIMIT_BOOKING = "RATELIMIT_BOOKING"
@@ -61,6 +64,10 @@ def init_app(app: Flask) -> None:
     def too_many_requests(_error: TooManyRequests):
         from .errors import request_id
 
+        # The endpoint, never the address or what was sent: enough to see an attack.
+        log.warning(
+            "rate limit hit", extra={"event": "ratelimit.hit", "endpoint": request.endpoint}
+        )
         seconds = retry_after_seconds()
         headers = {"Retry-After": str(seconds)}
         if request.path.startswith("/api/"):

@@ -52,7 +52,7 @@ def clinic(frozen_clock, make_clinician, make_consultation_type):
 
 
 def test_too_many_bookings_from_one_address_get_a_friendly_429_and_nothing_stored(
-    app_config, clinic
+    app_config, clinic, caplog
 ):
     _, consultation_type = clinic
     app = limited_app(app_config, RATELIMIT_BOOKING="3 per minute")
@@ -67,6 +67,8 @@ def test_too_many_bookings_from_one_address_get_a_friendly_429_and_nothing_store
     assert "Traceback" not in page
     assert 1 <= int(response.headers["Retry-After"]) <= 61  # the window, rounded up
     assert stored() == 3
+    hits = [r for r in caplog.records if getattr(r, "event", None) == "ratelimit.hit"]
+    assert [h.endpoint for h in hits] == ["booking.details"]
     # Reading is never limited: the patient can still look at times and forms.
     assert client.get(f"/book/details?type={consultation_type.id}&slot={key(5)}").status_code == 200
 
