@@ -75,6 +75,9 @@ def _dataset(uri: str) -> str:
                 "consultation_type_id": kind.id,
                 "starts_at": first + SPACING * (n // CLINICIANS),
                 "ends_at": first + SPACING * (n // CLINICIANS) + timedelta(hours=1),
+                # The type has no buffers: the guarded span is the appointment itself.
+                "blocked_starts_at": first + SPACING * (n // CLINICIANS),
+                "blocked_ends_at": first + SPACING * (n // CLINICIANS) + timedelta(hours=1),
                 "patient_name": "Bench Patient",
                 "patient_email": "bench.patient@example.com",
                 "patient_phone": "+12075550123",
