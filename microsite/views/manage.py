@@ -144,6 +144,7 @@ def reschedule(token: str):
         week=picker.parse_day(request.args.get("week"), booking.consultation_type),
         day=picker.parse_day(request.args.get("day"), booking.consultation_type),
         links=_reschedule_links(token),
+        moving=booking,
     )
     return render_template("manage/reschedule.html", view=view, booking=booking, token=token)
 
@@ -182,9 +183,8 @@ def _render_confirm(booking: Booking, token: str, form, error: BookingError | No
             choice or booking_service.SlotChoice(booking.starts_at, booking.clinician_id),
             ALTERNATIVES_SHOWN,
             links.choose,
+            moving=booking,
         )
-        # The patient's own current time is not an alternative to itself.
-        alternatives = [a for a in alternatives if a.start != booking.starts_at]
     return (
         render_template(
             "manage/confirm_reschedule.html",

@@ -14,7 +14,7 @@ from flask import url_for
 
 from .. import clock, inputs
 from ..clinic import clinic_timezone, to_local
-from ..models import ConsultationType
+from ..models import Booking, ConsultationType
 from ..scheduling import Slot
 from ..services import booking as booking_service
 from ..services import schedule as schedule_service
@@ -129,8 +129,12 @@ def build(
     week: date | None,
     day: date | None,
     links: PickerLinks | None = None,
+    moving: Booking | None = None,
 ) -> PickerView:
     """The week containing `week` (or `day`, or the first free time), within today..horizon.
+
+    `moving`: the picker of that booking's reschedule, whose own time blocks nothing and is
+    not offered again (services/schedule.free_slots).
 
     Day links carry no `#anchor`: the picker is laid out so the days and the first times share
     the first screen of a phone, and a jump would scroll the days away.
@@ -140,7 +144,7 @@ def build(
     now = clock.now()
     if week is None and day is None:
         # Open where there is something to book: on a Sunday evening, "this week" is over.
-        first = schedule_service.first_available(consultation_type, clinician_id)
+        first = schedule_service.first_available(consultation_type, clinician_id, moving=moving)
         day = to_local(first.start).date() if first else None
     today = now.astimezone(tz).date()
     last_day = (now + timedelta(days=consultation_type.horizon_days)).astimezone(tz).date()
@@ -149,7 +153,9 @@ def build(
         clinician_id = None
     anchor = min(max(week or day or today, today), last_day)
     week_start = anchor - timedelta(days=anchor.weekday())
-    slots = schedule_service.free_slots(consultation_type, week_start, 7, clinician_id)
+    slots = schedule_service.free_slots(
+        consultation_type, week_start, 7, clinician_id, moving=moving
+    )
 
     by_day: dict[date, list[Slot]] = {}
     for slot in slots:
@@ -208,15 +214,18 @@ def alternatives_near(
     choice,
     limit: int,
     choose: Callable[[str], str] | None = None,
+    moving: Booking | None = None,
 ) -> list[TimeOption]:
-    """Free times closest to the one asked for (or the soonest ones), for the same clinician."""
+    """Free times closest to the one asked for (or the soonest ones), for the same clinician.
+
+    `moving`: alternatives for that booking's reschedule (as in `build`)."""
     tz = clinic_timezone()
     now = clock.now()
     target = choice.start if choice is not None else now
     clinician_id = choice.clinician_id if choice is not None else None
     first_day = max(target - timedelta(days=1), now).astimezone(tz).date()
     slots = schedule_service.free_slots(
-        consultation_type, first_day, SEARCH_DAYS_FOR_ALTERNATIVES, clinician_id
+        consultation_type, first_day, SEARCH_DAYS_FOR_ALTERNATIVES, clinician_id, moving=moving
     )
     closest = sorted(slots, key=lambda s: abs(s.start - target))[:limit]
     return time_options(consultation_type, sorted(closest), clinician_id is None, choose)

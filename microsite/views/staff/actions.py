@@ -84,7 +84,12 @@ def _picker_date(raw: str | None, consultation_type: ConsultationType) -> date |
     return inputs.parse_date(raw, today - timedelta(days=7), latest)
 
 
-def _picker(consultation_type: ConsultationType, default_clinician: int | None, links):
+def _picker(
+    consultation_type: ConsultationType,
+    default_clinician: int | None,
+    links,
+    moving: Booking | None = None,
+):
     # No parameter: the default clinician; an empty one: "any clinician".
     raw = request.args.get("clinician")
     clinician_id = default_clinician if raw is None else inputs.parse_id(raw)
@@ -94,6 +99,7 @@ def _picker(consultation_type: ConsultationType, default_clinician: int | None, 
         week=_picker_date(request.args.get("week"), consultation_type),
         day=_picker_date(request.args.get("day"), consultation_type),
         links=links,
+        moving=moving,
     )
 
 
@@ -103,7 +109,12 @@ def reschedule(booking_id: int):
     if not booking.is_active:
         flash("A cancelled booking can't be moved.", "error")
         return _detail(booking.id)
-    view = _picker(booking.consultation_type, booking.clinician_id, _reschedule_links(booking.id))
+    view = _picker(
+        booking.consultation_type,
+        booking.clinician_id,
+        _reschedule_links(booking.id),
+        moving=booking,
+    )
     return render_template("staff/actions/reschedule.html", view=view, booking=booking)
 
 
@@ -133,8 +144,8 @@ def _render_confirm(booking: Booking, form: StaffRescheduleForm, error: BookingE
             choice or booking_service.SlotChoice(booking.starts_at, booking.clinician_id),
             ALTERNATIVES_SHOWN,
             _reschedule_links(booking.id).choose,
+            moving=booking,
         )
-        alternatives = [a for a in alternatives if a.start != booking.starts_at]
     page = render_template(
         "staff/actions/confirm_reschedule.html",
         booking=booking,
