@@ -9,9 +9,7 @@ reschedule picker and the public picker or API would show.
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, date, datetime, timedelta
-from html import unescape
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -20,12 +18,12 @@ from mail_helpers import dissect
 from smtp_server import smtp_server
 from sqlalchemy.exc import IntegrityError
 from staff_support import create_staff, quick_sign_in, use_fast_hashing
+from test_staff_actions import book, fresh, text_of
 from tests_support import csrf_token
 
 from microsite.database import write_transaction
 from microsite.extensions import db
 from microsite.models import AuditEvent, Booking
-from microsite.services import booking as booking_service
 from microsite.services import manage_links, outbox
 from microsite.services.history import booking_history
 
@@ -53,17 +51,7 @@ def clinic(frozen_clock, make_clinician, make_consultation_type):
 @pytest.fixture
 def booking(clinic) -> Booking:
     """Tuesday 9:00-10:00 with the first clinician, booked through the service."""
-    return booking_service.book_slot(
-        consultation_type_id=clinic.type.id,
-        key=booking_service.slot_key(TUESDAY_9AM, clinic.clinician.id),
-        patient=booking_service.PatientDetails(
-            name="Pat Mover",
-            email="pat@example.test",
-            phone_e164="+12075550100",
-            birth_date=date(1980, 1, 1),
-        ),
-        idempotency_key=uuid.uuid4().hex,
-    )
+    return book(clinic, TUESDAY_9AM)
 
 
 @pytest.fixture
@@ -73,25 +61,28 @@ def token(booking) -> str:
 
 
 @pytest.fixture
-def desk(client, frozen_clock, monkeypatch):
+def desk(client, frozen_clock, monkeypatch) -> None:
+    """The front desk, signed in."""
     use_fast_hashing(monkeypatch)
-    account = create_staff(name="Dana Desk")
-    quick_sign_in(client, account)
-    return account
-
-
-def fresh(booking_id: int) -> Booking:
-    db.session.expire_all()
-    return db.session.get(Booking, booking_id)
-
-
-def page_text(response) -> str:
-    return unescape(response.get_data(as_text=True))
+    quick_sign_in(client, create_staff(name="Dana Desk"))
 
 
 def offers(page: str, key: str) -> bool:
     """Whether a page offers a time by its key: a picker's link or an alternative's radio."""
     return f"slot={key}" in page or f'value="{key}"' in page
+
+
+def confirm_move(client, booking_url: str, key: str):
+    """Open the confirm page for the time `key` names, check it, and press its button."""
+    confirm = client.get(f"{booking_url}/reschedule/confirm?slot={key}")
+    assert confirm.status_code == 200
+    assert "To: Tuesday, December 1, 2026 at 9:30 AM EST" in text_of(confirm)
+    response = client.post(
+        f"{booking_url}/reschedule/confirm",
+        data={"csrf_token": csrf_token(confirm.text), "slot": key},
+    )
+    assert response.status_code == 303
+    return response
 
 
 def delivered_updates(app) -> list:
@@ -128,21 +119,13 @@ def test_a_patient_moves_their_consultation_half_an_hour_later(app, client, book
     uid = booking.uid
     picker = client.get(f"/manage/{token}/reschedule?{TUESDAY_WEEK}")
     assert picker.status_code == 200
-    page = page_text(picker)
+    page = text_of(picker)
     half_later = slot_key_for(TUESDAY_930AM, clinic.clinician.id)
     assert offers(page, half_later)  # overlaps only the booking itself
     assert not offers(page, slot_key_for(TUESDAY_9AM, clinic.clinician.id))  # its current time
-    confirm_url = f"/manage/{token}/reschedule/confirm?slot={half_later}"
-    confirm = client.get(confirm_url)
-    assert confirm.status_code == 200
-    assert "To: Tuesday, December 1, 2026 at 9:30 AM EST" in page_text(confirm)
-    response = client.post(
-        f"/manage/{token}/reschedule/confirm",
-        data={"csrf_token": csrf_token(confirm.text), "slot": half_later},
-    )
-    assert response.status_code == 303
-    assert "has moved" in page_text(client.get(response.headers["Location"]))
-    assert "Tuesday, December 1, 2026 at 9:30 AM EST" in page_text(client.get(f"/manage/{token}"))
+    response = confirm_move(client, f"/manage/{token}", half_later)
+    assert "has moved" in text_of(client.get(response.headers["Location"]))
+    assert "Tuesday, December 1, 2026 at 9:30 AM EST" in text_of(client.get(f"/manage/{token}"))
     assert_moved_half_an_hour_later(app, booking, uid)
 
 
@@ -150,7 +133,7 @@ def test_the_current_time_is_not_a_new_time_to_move_to(client, booking, token, c
     current = slot_key_for(TUESDAY_9AM, clinic.clinician.id)
     response = client.get(f"/manage/{token}/reschedule/confirm?slot={current}")
     assert response.status_code == 422
-    page = page_text(response)
+    page = text_of(response)
     assert "That is the consultation's current time" in page
     assert "still booked for Tuesday, December 1, 2026 at 9:00 AM EST" in page
     assert not offers(page, current)  # nor among the nearest other times
@@ -167,14 +150,12 @@ def test_the_current_time_is_not_a_new_time_to_move_to(client, booking, token, c
 def test_with_any_clinician_the_current_start_is_left_out_but_another_clinician_keeps_it(
     client, booking, token, clinic
 ):
-    any_page = page_text(client.get(f"/manage/{token}/reschedule?clinician=&{TUESDAY_WEEK}"))
+    any_page = text_of(client.get(f"/manage/{token}/reschedule?clinician=&{TUESDAY_WEEK}"))
     # "any" at 9:00 could name the booking's own clinician again: not offered.
     assert not offers(any_page, slot_key_for(TUESDAY_9AM))
     assert offers(any_page, slot_key_for(TUESDAY_930AM))
     other = clinic.other.id
-    other_page = page_text(
-        client.get(f"/manage/{token}/reschedule?clinician={other}&{TUESDAY_WEEK}")
-    )
+    other_page = text_of(client.get(f"/manage/{token}/reschedule?clinician={other}&{TUESDAY_WEEK}"))
     assert offers(other_page, slot_key_for(TUESDAY_9AM, other))  # a real change: who
 
 
@@ -190,11 +171,11 @@ def test_the_reschedule_view_does_not_reach_the_public_picker_or_the_api(
         return [s["key"] for s in json.loads(client.get(api_url).data)["slots"]]
 
     # The public answers first (so cached), then the reschedule picker still sees its own view...
-    assert not offers(page_text(client.get(public_url)), half_later)
+    assert not offers(text_of(client.get(public_url)), half_later)
     assert half_later not in api_keys()
-    assert offers(page_text(client.get(f"/manage/{token}/reschedule?{TUESDAY_WEEK}")), half_later)
+    assert offers(text_of(client.get(f"/manage/{token}/reschedule?{TUESDAY_WEEK}")), half_later)
     # ... and after it, the public answers still hold the booking's time as taken.
-    assert not offers(page_text(client.get(public_url)), half_later)
+    assert not offers(text_of(client.get(public_url)), half_later)
     assert half_later not in api_keys()
     assert slot_key_for(TUESDAY_10AM, own) in api_keys()
 
@@ -207,15 +188,9 @@ def test_staff_move_a_consultation_half_an_hour_later(app, client, desk, booking
     picker = client.get(f"/staff/bookings/{booking.id}/reschedule?{TUESDAY_WEEK}")
     assert picker.status_code == 200
     half_later = slot_key_for(TUESDAY_930AM, clinic.clinician.id)
-    assert offers(page_text(picker), half_later)
-    assert not offers(page_text(picker), slot_key_for(TUESDAY_9AM, clinic.clinician.id))
-    confirm = client.get(f"/staff/bookings/{booking.id}/reschedule/confirm?slot={half_later}")
-    assert confirm.status_code == 200
-    response = client.post(
-        f"/staff/bookings/{booking.id}/reschedule/confirm",
-        data={"csrf_token": csrf_token(confirm.text), "slot": half_later},
-    )
-    assert response.status_code == 303
+    assert offers(text_of(picker), half_later)
+    assert not offers(text_of(picker), slot_key_for(TUESDAY_9AM, clinic.clinician.id))
+    confirm_move(client, f"/staff/bookings/{booking.id}", half_later)
     assert_moved_half_an_hour_later(app, booking, uid)
     db.session.expire_all()
     actions = [row.action for row in db.session.query(AuditEvent).filter_by(booking_id=booking.id)]
@@ -226,7 +201,7 @@ def test_staff_asking_for_the_current_time_are_told_so(client, desk, booking, cl
     current = slot_key_for(TUESDAY_9AM, clinic.clinician.id)
     response = client.get(f"/staff/bookings/{booking.id}/reschedule/confirm?slot={current}")
     assert response.status_code == 422
-    assert "That is the consultation's current time" in page_text(response)
+    assert "That is the consultation's current time" in text_of(response)
 
 
 # --- the database guarantee -------------------------------------------------------------------
@@ -235,14 +210,7 @@ def test_staff_asking_for_the_current_time_are_told_so(client, desk, booking, cl
 def test_the_database_lets_a_booking_overlap_its_own_old_time_but_no_other(booking, clinic):
     """The guard (exclusion constraint / triggers of migration 0006) compares a row with the
     others only, so the one-row UPDATE of a move passes; onto another booking it is refused."""
-    other = booking_service.book_slot(
-        consultation_type_id=clinic.type.id,
-        key=booking_service.slot_key(TUESDAY_9AM.replace(hour=17), clinic.clinician.id),
-        patient=booking_service.PatientDetails(
-            "Sam Other", "sam@example.test", "+12075550101", date(1990, 1, 1)
-        ),
-        idempotency_key=uuid.uuid4().hex,
-    )  # 12:00-13:00
+    other = book(clinic, TUESDAY_9AM + timedelta(hours=3), n=1)  # 12:00-13:00
     row = db.session.get(Booking, booking.id)
     row.starts_at, row.ends_at = TUESDAY_930AM, TUESDAY_930AM + (row.ends_at - row.starts_at)
     db.session.commit()
