@@ -13,22 +13,21 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
     url_for,
 )
 
-from .. import clock, ics, inputs
+from .. import clock, inputs
 from ..extensions import csrf
 from ..forms import ManageCancelForm, ManageRescheduleForm
 from ..models import Booking
 from ..ratelimits import limit_manage
 from ..services import booking as booking_service
-from ..services import calendar_events, lifecycle, manage_links
+from ..services import lifecycle, manage_links
 from ..services.errors import BookingError, SlotTakenError
-from . import picker
+from . import calendar_download, picker
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 csrf.exempt(bp)  # the forms check their own tokens (see the module docstring)
@@ -100,16 +99,7 @@ def download(token: str):
     booking, gone = _live_booking(token)
     if gone:
         return gone
-    body = ics.build_download(
-        calendar_events.booking_event(booking),
-        now=clock.now(),
-        prodid=current_app.config["ICS_PRODID"],
-    )
-    return Response(
-        body,
-        mimetype="text/calendar",
-        headers={"Content-Disposition": 'attachment; filename="consultation.ics"'},
-    )
+    return calendar_download.booking_ics(booking)
 
 
 @bp.post("/<token>/cancel")
