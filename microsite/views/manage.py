@@ -83,15 +83,7 @@ def show(token: str):
     booking, gone = _live_booking(token)
     if gone:
         return gone
-    return render_template(
-        "manage/show.html",
-        booking=booking,
-        token=token,
-        can_change=lifecycle.patient_can_change(booking),
-        deadline=lifecycle.change_deadline(booking),
-        cancel_form=ManageCancelForm(),
-        done=request.args.get("done", ""),
-    )
+    return _render_show(booking, token, done=request.args.get("done", ""))
 
 
 @bp.get("/<token>/consultation.ics")
@@ -167,13 +159,8 @@ def _render_confirm(booking: Booking, token: str, form, error: BookingError | No
     status = 200
     if error is not None:
         status = error.status_code
-        links = _reschedule_links(token)
-        alternatives = picker.alternatives_near(
-            booking.consultation_type,
-            choice or booking_service.SlotChoice(booking.starts_at, booking.clinician_id),
-            ALTERNATIVES_SHOWN,
-            links.choose,
-            moving=booking,
+        alternatives = picker.reschedule_alternatives(
+            booking, choice, ALTERNATIVES_SHOWN, _reschedule_links(token).choose
         )
     return (
         render_template(
@@ -190,30 +177,22 @@ def _render_confirm(booking: Booking, token: str, form, error: BookingError | No
     )
 
 
-def _show_problem(booking: Booking, token: str, error: BookingError):
-    return (
-        render_template(
-            "manage/show.html",
-            booking=booking,
-            token=token,
-            can_change=lifecycle.patient_can_change(booking),
-            deadline=lifecycle.change_deadline(booking),
-            cancel_form=ManageCancelForm(),
-            problem=str(error),
-            done="",
-        ),
-        error.status_code,
+def _render_show(booking: Booking, token: str, *, done: str = "", problem: str = "") -> str:
+    return render_template(
+        "manage/show.html",
+        booking=booking,
+        token=token,
+        can_change=lifecycle.patient_can_change(booking),
+        deadline=lifecycle.change_deadline(booking),
+        cancel_form=ManageCancelForm(),
+        problem=problem,
+        done=done,
     )
+
+
+def _show_problem(booking: Booking, token: str, error: BookingError):
+    return _render_show(booking, token, problem=str(error)), error.status_code
 
 
 def _reschedule_links(token: str) -> picker.PickerLinks:
-    return picker.PickerLinks(
-        page=lambda clinician_id, **args: url_for(
-            "manage.reschedule",
-            token=token,
-            clinician="" if clinician_id is None else clinician_id,
-            **args,
-        ),
-        choose=lambda key: url_for("manage.confirm_reschedule", token=token, slot=key),
-        filter_action=url_for("manage.reschedule", token=token),
-    )
+    return picker.reschedule_links("manage.reschedule", "manage.confirm_reschedule", token=token)

@@ -69,6 +69,19 @@ class PickerLinks:
     first_available: Callable[[int | None], str] | None = None
 
 
+def reschedule_links(page: str, choose: str, **fixed) -> PickerLinks:
+    """A reschedule's picker: `page` and `choose` are endpoints taking the `fixed` arguments
+    (the manage token, the console's booking id); an empty `clinician` means any clinician,
+    as no parameter at all means the booking's own."""
+    return PickerLinks(
+        page=lambda clinician_id, **args: url_for(
+            page, **fixed, clinician="" if clinician_id is None else clinician_id, **args
+        ),
+        choose=lambda key: url_for(choose, **fixed, slot=key),
+        filter_action=url_for(page, **fixed),
+    )
+
+
 def booking_links(consultation_type: ConsultationType) -> PickerLinks:
     return PickerLinks(
         page=lambda clinician_id, **args: url_for(
@@ -229,6 +242,14 @@ def alternatives_near(
     )
     closest = sorted(slots, key=lambda s: abs(s.start - target))[:limit]
     return time_options(consultation_type, sorted(closest), clinician_id is None, choose)
+
+
+def reschedule_alternatives(
+    booking: Booking, choice, limit: int, choose: Callable[[str], str]
+) -> list[TimeOption]:
+    """Other times to move the booking to: near the one asked for, else near its own."""
+    near = choice or booking_service.SlotChoice(booking.starts_at, booking.clinician_id)
+    return alternatives_near(booking.consultation_type, near, limit, choose, moving=booking)
 
 
 def _timezone_label(key: str, now: datetime) -> str:
