@@ -147,6 +147,18 @@ def test_the_current_time_is_not_a_new_time_to_move_to(client, booking, token, c
     assert not [m for m in outbox.messages_for_booking(booking.id) if m.kind == "update"]
 
 
+def test_the_same_move_sent_twice_moves_once(client, booking, token, clinic):
+    half_later = slot_key_for(TUESDAY_930AM, clinic.clinician.id)
+    page = client.get(f"/manage/{token}/reschedule/confirm?slot={half_later}")
+    form = {"csrf_token": csrf_token(page.text), "slot": half_later}
+    first = client.post(f"/manage/{token}/reschedule/confirm", data=form)
+    again = client.post(f"/manage/{token}/reschedule/confirm", data=form)  # a double click
+    assert first.status_code == again.status_code == 303
+    assert first.headers["Location"] == again.headers["Location"]
+    assert (fresh(booking.id).starts_at, fresh(booking.id).sequence) == (TUESDAY_930AM, 1)
+    assert len([m for m in outbox.messages_for_booking(booking.id) if m.kind == "update"]) == 3
+
+
 def test_with_any_clinician_the_current_start_is_left_out_but_another_clinician_keeps_it(
     client, booking, token, clinic
 ):
