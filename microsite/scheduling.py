@@ -112,6 +112,7 @@ def free_slots(
     start_date: date,
     days: int,
     clinician_ids: Collection[int] | None = None,
+    moving: Booked | None = None,
 ) -> list[Slot]:
     """Every bookable slot whose clinic-local start date is in [start_date, start_date + days).
 
@@ -122,9 +123,27 @@ def free_slots(
     a same-clinician booking's buffered interval; it starts at or after now + min_notice and
     at or before now + horizon; and the clinician has fewer than daily_cap bookings that day.
     `clinician_ids` None means every clinician in the schedule. Sorted by (start, clinician_id).
+
+    `moving` is the booking being rescheduled: a move frees its old time in the same
+    transaction that takes the new one, so it blocks nothing (its buffers neither) and counts
+    toward no daily cap. Its own time stays in the answer when free; not offering it again is
+    the caller's choice (see services/schedule.free_slots).
     """
+    booked = without(booked, moving)
     days_iter = _free_by_day(schedule, rules, booked, now, start_date, days, clinician_ids)
     return [slot for day in days_iter for slot in day]
+
+
+def without(booked: Iterable[Booked], moving: Booked | None) -> Iterable[Booked]:
+    """`booked` less the booking `moving` (matched by clinician and instants, whatever zone).
+
+    One active booking per clinician and start can exist (the database refuses an overlap),
+    so clinician, start and end name it; its buffers may be read differently and don't count.
+    """
+    if moving is None:
+        return booked
+    same = (moving.clinician_id, _at(moving.start), _at(moving.end))
+    return [b for b in booked if (b.clinician_id, _at(b.start), _at(b.end)) != same]
 
 
 def check_slot(
@@ -135,6 +154,7 @@ def check_slot(
     now: datetime,
     clinician_id: int,
     start: datetime,
+    moving: Booked | None = None,
 ) -> Unbookable | None:
     """None when this exact slot is bookable, else the first reason in `Unbookable` order.
 
@@ -142,7 +162,9 @@ def check_slot(
     the start's clinic-local day with the bookings (bookable when present) and, only when
     absent, without them (NOT_OFFERED when absent then too, else TAKEN). Bookable first:
     a booking runs this under the database's write lock, and almost every request is free.
+    `moving`: the booking being rescheduled, which blocks nothing (see `free_slots`).
     """
+    booked = without(booked, moving)
     now_at, at = _at(now), _at(start)
     _validate(rules)
     if at < now_at:
@@ -177,8 +199,13 @@ def first_available(
     *,
     now: datetime,
     clinician_ids: Collection[int] | None = None,
+    moving: Booked | None = None,
 ) -> Slot | None:
-    """The earliest bookable slot between now and now + horizon (lowest clinician_id on ties)."""
+    """The earliest bookable slot between now and now + horizon (lowest clinician_id on ties).
+
+    `moving`: the booking being rescheduled, which blocks nothing (see `free_slots`).
+    """
+    booked = without(booked, moving)
     tz = schedule.timezone
     first = _local_date(now, tz)
     # The horizon is real elapsed time, so add it in UTC (aware + timedelta is wall-clock).
@@ -191,14 +218,19 @@ def first_available(
 
 
 def one_per_start(
-    slots: Sequence[Slot], booked: Iterable[Booked], timezone: ZoneInfo
+    slots: Sequence[Slot],
+    booked: Iterable[Booked],
+    timezone: ZoneInfo,
+    moving: Booked | None = None,
 ) -> list[Slot]:
     """For "any clinician": one slot per start instant, sorted by start.
 
     Each start goes to the clinician with the fewest bookings on that clinic-local day, so work
     spreads evenly; ties go to the slot that comes first in `slots` (for `free_slots` output,
-    the lower clinician_id; for a caller's own list, its preference order).
+    the lower clinician_id; for a caller's own list, its preference order). `moving`, the
+    booking being rescheduled, is not counted: it leaves its day.
     """
+    booked = without(booked, moving)
     wanted = {slot.clinician_id for slot in slots}
     load = Counter(
         (b.clinician_id, _local_date(b.start, timezone)) for b in booked if b.clinician_id in wanted

@@ -341,3 +341,42 @@ def test_one_per_start_picks_a_least_busy_clinician_for_each_start(world: World)
 
         rivals = [s for s in slots if s.start == pick.start]
         assert load(pick) == min(load(s) for s in rivals)
+
+
+@SETTINGS
+@given(worlds(), st.data())
+def test_moving_a_booking_is_judging_without_it(world: World, data):
+    """A reschedule's free times (and its commit-time check) are those of a calendar without
+    the booking being moved, whichever zone its instants come in."""
+    if not world.booked:
+        return
+    held = data.draw(st.sampled_from(world.booked))
+    zone = data.draw(st.sampled_from(OTHER_ZONES))
+    moving = Booked(held.clinician_id, held.start.astimezone(zone), held.end.astimezone(UTC))
+
+    def same(b: Booked) -> bool:
+        return (b.clinician_id, b.start.astimezone(UTC), b.end.astimezone(UTC)) == (
+            held.clinician_id,
+            held.start.astimezone(UTC),
+            held.end.astimezone(UTC),
+        )
+
+    rest = [b for b in world.booked if not same(b)]
+    args = (world.schedule, world.rules)
+    window = {"now": world.now, "start_date": world.start_date, "days": world.days}
+    assert free_slots(*args, world.booked, **window, moving=moving) == world.free(rest)
+    for slot in world.free(rest)[: MAX_CHECKS // 4]:
+        assert (
+            check_slot(
+                *args,
+                world.booked,
+                now=world.now,
+                clinician_id=slot.clinician_id,
+                start=slot.start,
+                moving=moving,
+            )
+            is None
+        )
+    assert first_available(*args, world.booked, now=world.now, moving=moving) == first_available(
+        *args, rest, now=world.now
+    )

@@ -257,13 +257,11 @@ class _SlotRequest:
             now=now,
         )
 
-    def free_clinician(
-        self, ignoring: tuple[int, datetime] | None = None, *, lock: bool = True
-    ) -> int:
+    def free_clinician(self, moving: scheduling.Booked | None = None, *, lock: bool = True) -> int:
         """The clinician to book: the one chosen, or the least busy free one for "any".
 
-        `ignoring` (clinician id, start) leaves one booking out of the check: the booking
-        being moved, whose old time is freed in the same transaction.
+        `moving` leaves one booking out of the check: the booking being rescheduled, whose old
+        time is freed in the same transaction (the engine's `moving`).
         `lock`: inside a write transaction, first lock the candidates' schedules (a read-only
         check such as `slot_problem` passes False and holds no lock).
         """
@@ -277,11 +275,15 @@ class _SlotRequest:
         if lock:
             lock_clinician_schedules(candidates)
         booked = schedule_service.load_booked(start, start + rules.duration, candidates)
-        if ignoring is not None:
-            booked = [b for b in booked if (b.clinician_id, b.start) != ignoring]
         reasons = {
             clinician_id: scheduling.check_slot(
-                schedule, rules, booked, now=self.now, clinician_id=clinician_id, start=start
+                schedule,
+                rules,
+                booked,
+                now=self.now,
+                clinician_id=clinician_id,
+                start=start,
+                moving=moving,
             )
             for clinician_id in candidates
         }
@@ -291,7 +293,8 @@ class _SlotRequest:
             if reason is None
         ]
         if free:
-            return scheduling.one_per_start(free, booked, schedule.timezone)[0].clinician_id
+            chosen = scheduling.one_per_start(free, booked, schedule.timezone, moving=moving)
+            return chosen[0].clinician_id
         if scheduling.Unbookable.TAKEN in reasons.values():
             raise SlotTakenError(start, self.choice.clinician_id)
         reason = next(iter(reasons.values()), scheduling.Unbookable.NOT_OFFERED)

@@ -23,8 +23,9 @@ from ..extensions import db
 from ..models import BOOKING_CANCELLED, Booking
 from ..models.history import ACTOR_PATIENT, EVENT_CANCELLED, EVENT_RESCHEDULED
 from . import outbox
+from . import schedule as schedule_service
 from .booking import _not_offered, _SlotRequest, parse_slot_key
-from .errors import BookingError, BookingNotFoundError, SlotTakenError
+from .errors import BookingError, BookingNotFoundError, SlotNotBookableError, SlotTakenError
 from .history import record_event
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,17 @@ class TooLateToChangeError(BookingError):
         super().__init__(
             "It's too close to your consultation to change it online. "
             f"Please call us on {current_app.config['CLINIC_PHONE']}."
+        )
+
+
+class CurrentTimeError(SlotNotBookableError):
+    """The time asked for is the one the booking already holds (HTTP 422, like any time the
+    picker never offered: the reschedule picker leaves the current time out)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That is the consultation's current time. Please choose another time.",
+            reason="current_time",
         )
 
 
@@ -132,14 +144,18 @@ def reschedule_booking(
                 raise BookingNotActiveError()
             if actor == ACTOR_PATIENT and not patient_can_change(booking):
                 raise TooLateToChangeError()
+            if schedule_service.is_current_time(booking, choice.start, choice.clinician_id):
+                # A resent form, or the time it holds already: nothing to change, nothing to
+                # send. Before the engine: with "any" clinician it could pick another one.
+                return booking
             old_start, old_end, old_clinician = (
                 booking.starts_at,
                 booking.ends_at,
                 booking.clinician_id,
             )
-            new_clinician = request.free_clinician(ignoring=(old_clinician, old_start))
-            if (new_clinician, choice.start) == (old_clinician, old_start):
-                return booking  # the same time: nothing to change, nothing to send
+            # The booking's own time and buffers don't stand in its way; the row's update
+            # passes the database guard too, which compares a booking with the others only.
+            new_clinician = request.free_clinician(moving=schedule_service.booked_of(booking))
             booking.clinician_id = new_clinician
             booking.starts_at = choice.start
             booking.ends_at = choice.start + request.rules.duration
@@ -173,9 +189,11 @@ def reschedule_problem(booking: Booking, key: str) -> BookingError | None:
         return _not_offered()
     if not booking.is_active:
         return BookingNotActiveError()
+    if schedule_service.is_current_time(booking, choice.start, choice.clinician_id):
+        return CurrentTimeError()
     try:
         _SlotRequest.prepare(booking.consultation_type_id, choice).free_clinician(
-            ignoring=(booking.clinician_id, booking.starts_at), lock=False
+            schedule_service.booked_of(booking), lock=False
         )
     except BookingError as error:
         return error

@@ -259,18 +259,40 @@ def local_day_bounds(start_date: date, days: int, tz: ZoneInfo) -> tuple[datetim
     return start, end
 
 
+def booked_of(booking: Booking) -> scheduling.Booked:
+    """A stored booking as the engine sees it: its times, clinician and buffered span."""
+    return scheduling.Booked(
+        clinician_id=booking.clinician_id,
+        start=booking.starts_at,
+        end=booking.ends_at,
+        buffer_before=booking.starts_at - booking.blocked_starts_at,
+        buffer_after=booking.blocked_ends_at - booking.ends_at,
+    )
+
+
 def free_slots(
-    consultation_type: ConsultationType,
+    consultation_type: ConsultationType | ConsultationTypeInfo,
     start_date: date,
     days: int,
     clinician_id: int | None = None,
+    *,
+    moving: Booking | None = None,
 ) -> list[scheduling.Slot]:
-    """Free slots for a type over clinic-local days; one per time when any clinician will do."""
+    """Free slots for a type over clinic-local days; one per time when any clinician will do.
+
+    `moving`: the free times for rescheduling this booking. Its own time and buffers block
+    nothing (the move frees them in the same transaction), and the time it already holds is
+    not offered as a new one: its own clinician at its own start, or, for "any clinician",
+    its start at all (that key could resolve back to its own clinician). The same time with
+    another chosen clinician is a real change and stays. Never cached: only the reschedule
+    pages ask with `moving`, and a patient booking anew must never see this answer.
+    """
     now = clock.now()
     clinician_ids = None if clinician_id is None else [clinician_id]
     schedule = load_schedule(now, clinician_ids)
     window = local_day_bounds(start_date, days, schedule.timezone)
     booked = load_booked(*window, clinician_ids)
+    held = None if moving is None else booked_of(moving)
     slots = scheduling.free_slots(
         schedule,
         rules_for(consultation_type),
@@ -279,18 +301,39 @@ def free_slots(
         start_date=start_date,
         days=days,
         clinician_ids=clinician_ids,
+        moving=held,
     )
     if clinician_id is None:
-        slots = scheduling.one_per_start(slots, booked, schedule.timezone)
+        slots = scheduling.one_per_start(slots, booked, schedule.timezone, moving=held)
+    if moving is not None:
+        slots = [slot for slot in slots if not is_current_time(moving, slot.start, clinician_id)]
     return slots
 
 
+def is_current_time(booking: Booking, start: datetime, clinician_id: int | None) -> bool:
+    """Whether moving the booking to `start` with `clinician_id` (None: any clinician) names
+    the time it already holds, so the move would change nothing."""
+    return start == booking.starts_at and clinician_id in (None, booking.clinician_id)
+
+
 def first_available(
-    consultation_type: ConsultationType, clinician_id: int | None = None
+    consultation_type: ConsultationType | ConsultationTypeInfo,
+    clinician_id: int | None = None,
+    *,
+    moving: Booking | None = None,
 ) -> scheduling.Slot | None:
+    """The earliest free slot; with `moving`, as that booking's reschedule sees it (it blocks
+    nothing; its own time may come back, which only decides the week a picker opens on)."""
     now = clock.now()
     clinician_ids = None if clinician_id is None else [clinician_id]
     schedule = load_schedule(now, clinician_ids)
     rules = rules_for(consultation_type)
     booked = load_booked(now, now + rules.horizon, clinician_ids)
-    return scheduling.first_available(schedule, rules, booked, now=now, clinician_ids=clinician_ids)
+    return scheduling.first_available(
+        schedule,
+        rules,
+        booked,
+        now=now,
+        clinician_ids=clinician_ids,
+        moving=None if moving is None else booked_of(moving),
+    )

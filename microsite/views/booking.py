@@ -6,9 +6,7 @@ import uuid
 
 from flask import (
     Blueprint,
-    Response,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -18,7 +16,7 @@ from flask import (
 )
 from sqlalchemy.orm import joinedload
 
-from .. import clock, ics, inputs, page_cache
+from .. import clock, inputs, page_cache
 from ..caching import availability_cache
 from ..clinic import clinic_timezone
 from ..extensions import db
@@ -26,7 +24,6 @@ from ..forms import BookingForm, make_started_stamp
 from ..models import Booking
 from ..ratelimits import limit_booking
 from ..services import booking as booking_service
-from ..services import calendar_events
 from ..services import schedule as schedule_service
 from ..services.errors import (
     BookingError,
@@ -35,7 +32,7 @@ from ..services.errors import (
     TooManyUpcomingError,
     UnknownConsultationTypeError,
 )
-from . import picker
+from . import calendar_download, picker
 
 bp = Blueprint("booking", __name__, url_prefix="/book")
 
@@ -153,17 +150,7 @@ def confirmed():
 
 @bp.get("/confirmed/consultation.ics")
 def confirmed_ics():
-    booking = _confirmed_booking()
-    body = ics.build_download(
-        calendar_events.booking_event(booking),
-        now=clock.now(),
-        prodid=current_app.config["ICS_PRODID"],
-    )
-    return Response(
-        body,
-        mimetype="text/calendar",
-        headers={"Content-Disposition": 'attachment; filename="consultation.ics"'},
-    )
+    return calendar_download.booking_ics(_confirmed_booking())
 
 
 def _confirmed_booking() -> Booking:

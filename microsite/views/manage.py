@@ -13,22 +13,21 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
     url_for,
 )
 
-from .. import clock, ics, inputs
+from .. import clock, inputs
 from ..extensions import csrf
 from ..forms import ManageCancelForm, ManageRescheduleForm
 from ..models import Booking
 from ..ratelimits import limit_manage
 from ..services import booking as booking_service
-from ..services import calendar_events, lifecycle, manage_links
+from ..services import lifecycle, manage_links
 from ..services.errors import BookingError, SlotTakenError
-from . import picker
+from . import calendar_download, picker
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 csrf.exempt(bp)  # the forms check their own tokens (see the module docstring)
@@ -84,15 +83,7 @@ def show(token: str):
     booking, gone = _live_booking(token)
     if gone:
         return gone
-    return render_template(
-        "manage/show.html",
-        booking=booking,
-        token=token,
-        can_change=lifecycle.patient_can_change(booking),
-        deadline=lifecycle.change_deadline(booking),
-        cancel_form=ManageCancelForm(),
-        done=request.args.get("done", ""),
-    )
+    return _render_show(booking, token, done=request.args.get("done", ""))
 
 
 @bp.get("/<token>/consultation.ics")
@@ -100,16 +91,7 @@ def download(token: str):
     booking, gone = _live_booking(token)
     if gone:
         return gone
-    body = ics.build_download(
-        calendar_events.booking_event(booking),
-        now=clock.now(),
-        prodid=current_app.config["ICS_PRODID"],
-    )
-    return Response(
-        body,
-        mimetype="text/calendar",
-        headers={"Content-Disposition": 'attachment; filename="consultation.ics"'},
-    )
+    return calendar_download.booking_ics(booking)
 
 
 @bp.post("/<token>/cancel")
@@ -144,6 +126,7 @@ def reschedule(token: str):
         week=picker.parse_day(request.args.get("week"), booking.consultation_type),
         day=picker.parse_day(request.args.get("day"), booking.consultation_type),
         links=_reschedule_links(token),
+        moving=booking,
     )
     return render_template("manage/reschedule.html", view=view, booking=booking, token=token)
 
@@ -176,15 +159,9 @@ def _render_confirm(booking: Booking, token: str, form, error: BookingError | No
     status = 200
     if error is not None:
         status = error.status_code
-        links = _reschedule_links(token)
-        alternatives = picker.alternatives_near(
-            booking.consultation_type,
-            choice or booking_service.SlotChoice(booking.starts_at, booking.clinician_id),
-            ALTERNATIVES_SHOWN,
-            links.choose,
+        alternatives = picker.reschedule_alternatives(
+            booking, choice, ALTERNATIVES_SHOWN, _reschedule_links(token).choose
         )
-        # The patient's own current time is not an alternative to itself.
-        alternatives = [a for a in alternatives if a.start != booking.starts_at]
     return (
         render_template(
             "manage/confirm_reschedule.html",
@@ -200,30 +177,22 @@ def _render_confirm(booking: Booking, token: str, form, error: BookingError | No
     )
 
 
-def _show_problem(booking: Booking, token: str, error: BookingError):
-    return (
-        render_template(
-            "manage/show.html",
-            booking=booking,
-            token=token,
-            can_change=lifecycle.patient_can_change(booking),
-            deadline=lifecycle.change_deadline(booking),
-            cancel_form=ManageCancelForm(),
-            problem=str(error),
-            done="",
-        ),
-        error.status_code,
+def _render_show(booking: Booking, token: str, *, done: str = "", problem: str = "") -> str:
+    return render_template(
+        "manage/show.html",
+        booking=booking,
+        token=token,
+        can_change=lifecycle.patient_can_change(booking),
+        deadline=lifecycle.change_deadline(booking),
+        cancel_form=ManageCancelForm(),
+        problem=problem,
+        done=done,
     )
+
+
+def _show_problem(booking: Booking, token: str, error: BookingError):
+    return _render_show(booking, token, problem=str(error)), error.status_code
 
 
 def _reschedule_links(token: str) -> picker.PickerLinks:
-    return picker.PickerLinks(
-        page=lambda clinician_id, **args: url_for(
-            "manage.reschedule",
-            token=token,
-            clinician="" if clinician_id is None else clinician_id,
-            **args,
-        ),
-        choose=lambda key: url_for("manage.confirm_reschedule", token=token, slot=key),
-        filter_action=url_for("manage.reschedule", token=token),
-    )
+    return picker.reschedule_links("manage.reschedule", "manage.confirm_reschedule", token=token)

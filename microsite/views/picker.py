@@ -14,7 +14,7 @@ from flask import url_for
 
 from .. import clock, inputs
 from ..clinic import clinic_timezone, to_local
-from ..models import ConsultationType
+from ..models import Booking, ConsultationType
 from ..scheduling import Slot
 from ..services import booking as booking_service
 from ..services import schedule as schedule_service
@@ -67,6 +67,19 @@ class PickerLinks:
     filter_action: str = ""
     # "Jump to the first free time"; None: the page without a week, which opens there anyway.
     first_available: Callable[[int | None], str] | None = None
+
+
+def reschedule_links(page: str, choose: str, **fixed) -> PickerLinks:
+    """A reschedule's picker: `page` and `choose` are endpoints taking the `fixed` arguments
+    (the manage token, the console's booking id); an empty `clinician` means any clinician,
+    as no parameter at all means the booking's own."""
+    return PickerLinks(
+        page=lambda clinician_id, **args: url_for(
+            page, **fixed, clinician="" if clinician_id is None else clinician_id, **args
+        ),
+        choose=lambda key: url_for(choose, **fixed, slot=key),
+        filter_action=url_for(page, **fixed),
+    )
 
 
 def booking_links(consultation_type: ConsultationType) -> PickerLinks:
@@ -129,8 +142,12 @@ def build(
     week: date | None,
     day: date | None,
     links: PickerLinks | None = None,
+    moving: Booking | None = None,
 ) -> PickerView:
     """The week containing `week` (or `day`, or the first free time), within today..horizon.
+
+    `moving`: the picker of that booking's reschedule, whose own time blocks nothing and is
+    not offered again (services/schedule.free_slots).
 
     Day links carry no `#anchor`: the picker is laid out so the days and the first times share
     the first screen of a phone, and a jump would scroll the days away.
@@ -140,7 +157,7 @@ def build(
     now = clock.now()
     if week is None and day is None:
         # Open where there is something to book: on a Sunday evening, "this week" is over.
-        first = schedule_service.first_available(consultation_type, clinician_id)
+        first = schedule_service.first_available(consultation_type, clinician_id, moving=moving)
         day = to_local(first.start).date() if first else None
     today = now.astimezone(tz).date()
     last_day = (now + timedelta(days=consultation_type.horizon_days)).astimezone(tz).date()
@@ -149,7 +166,9 @@ def build(
         clinician_id = None
     anchor = min(max(week or day or today, today), last_day)
     week_start = anchor - timedelta(days=anchor.weekday())
-    slots = schedule_service.free_slots(consultation_type, week_start, 7, clinician_id)
+    slots = schedule_service.free_slots(
+        consultation_type, week_start, 7, clinician_id, moving=moving
+    )
 
     by_day: dict[date, list[Slot]] = {}
     for slot in slots:
@@ -208,18 +227,29 @@ def alternatives_near(
     choice,
     limit: int,
     choose: Callable[[str], str] | None = None,
+    moving: Booking | None = None,
 ) -> list[TimeOption]:
-    """Free times closest to the one asked for (or the soonest ones), for the same clinician."""
+    """Free times closest to the one asked for (or the soonest ones), for the same clinician.
+
+    `moving`: alternatives for that booking's reschedule (as in `build`)."""
     tz = clinic_timezone()
     now = clock.now()
     target = choice.start if choice is not None else now
     clinician_id = choice.clinician_id if choice is not None else None
     first_day = max(target - timedelta(days=1), now).astimezone(tz).date()
     slots = schedule_service.free_slots(
-        consultation_type, first_day, SEARCH_DAYS_FOR_ALTERNATIVES, clinician_id
+        consultation_type, first_day, SEARCH_DAYS_FOR_ALTERNATIVES, clinician_id, moving=moving
     )
     closest = sorted(slots, key=lambda s: abs(s.start - target))[:limit]
     return time_options(consultation_type, sorted(closest), clinician_id is None, choose)
+
+
+def reschedule_alternatives(
+    booking: Booking, choice, limit: int, choose: Callable[[str], str]
+) -> list[TimeOption]:
+    """Other times to move the booking to: near the one asked for, else near its own."""
+    near = choice or booking_service.SlotChoice(booking.starts_at, booking.clinician_id)
+    return alternatives_near(booking.consultation_type, near, limit, choose, moving=booking)
 
 
 def _timezone_label(key: str, now: datetime) -> str:

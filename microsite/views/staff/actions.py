@@ -9,12 +9,10 @@ admin all, a clinician their own); new bookings for callers are for front desk a
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from ... import clock, inputs
-from ...clinic import clinic_timezone
+from ... import inputs
 from ...models import Booking, ConsultationType
 from ...models.staff import ROLE_ADMIN, ROLE_FRONTDESK
 from ...services import booking as booking_service
@@ -64,36 +62,27 @@ def cancel(booking_id: int):
 
 
 def _reschedule_links(booking_id: int) -> picker.PickerLinks:
-    return picker.PickerLinks(
-        page=lambda clinician_id, **args: url_for(
-            "staff.actions.reschedule",
-            booking_id=booking_id,
-            clinician="" if clinician_id is None else clinician_id,
-            **args,
-        ),
-        choose=lambda key: url_for(
-            "staff.actions.confirm_reschedule", booking_id=booking_id, slot=key
-        ),
-        filter_action=url_for("staff.actions.reschedule", booking_id=booking_id),
+    return picker.reschedule_links(
+        "staff.actions.reschedule", "staff.actions.confirm_reschedule", booking_id=booking_id
     )
 
 
-def _picker_date(raw: str | None, consultation_type: ConsultationType) -> date | None:
-    today = clock.now().astimezone(clinic_timezone()).date()
-    latest = today + timedelta(days=consultation_type.horizon_days + 7)
-    return inputs.parse_date(raw, today - timedelta(days=7), latest)
-
-
-def _picker(consultation_type: ConsultationType, default_clinician: int | None, links):
+def _picker(
+    consultation_type: ConsultationType,
+    default_clinician: int | None,
+    links,
+    moving: Booking | None = None,
+):
     # No parameter: the default clinician; an empty one: "any clinician".
     raw = request.args.get("clinician")
     clinician_id = default_clinician if raw is None else inputs.parse_id(raw)
     return picker.build(
         consultation_type,
         clinician_id=clinician_id,
-        week=_picker_date(request.args.get("week"), consultation_type),
-        day=_picker_date(request.args.get("day"), consultation_type),
+        week=picker.parse_day(request.args.get("week"), consultation_type),
+        day=picker.parse_day(request.args.get("day"), consultation_type),
         links=links,
+        moving=moving,
     )
 
 
@@ -103,7 +92,12 @@ def reschedule(booking_id: int):
     if not booking.is_active:
         flash("A cancelled booking can't be moved.", "error")
         return _detail(booking.id)
-    view = _picker(booking.consultation_type, booking.clinician_id, _reschedule_links(booking.id))
+    view = _picker(
+        booking.consultation_type,
+        booking.clinician_id,
+        _reschedule_links(booking.id),
+        moving=booking,
+    )
     return render_template("staff/actions/reschedule.html", view=view, booking=booking)
 
 
@@ -128,13 +122,9 @@ def _render_confirm(booking: Booking, form: StaffRescheduleForm, error: BookingE
     choice = booking_service.parse_slot_key(form.slot.data)
     alternatives = []
     if error is not None:
-        alternatives = picker.alternatives_near(
-            booking.consultation_type,
-            choice or booking_service.SlotChoice(booking.starts_at, booking.clinician_id),
-            ALTERNATIVES_SHOWN,
-            _reschedule_links(booking.id).choose,
+        alternatives = picker.reschedule_alternatives(
+            booking, choice, ALTERNATIVES_SHOWN, _reschedule_links(booking.id).choose
         )
-        alternatives = [a for a in alternatives if a.start != booking.starts_at]
     page = render_template(
         "staff/actions/confirm_reschedule.html",
         booking=booking,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-from ... import clock, ics
+from ... import clock
 from ...clinic import clinic_timezone
 from ...extensions import db
 from ...models import BOOKING_STATUSES, ConsultationType, StaffAccount
@@ -18,6 +18,7 @@ from ...services.audit import record_audit
 from ...services.errors import BookingError
 from ...services.history import booking_history
 from ...staff_forms import AttendanceForm, BookingSearchForm, NoteForm, choices
+from .. import calendar_download
 from .access import current_staff, visible_booking, visible_clinician_ids
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
@@ -170,14 +171,8 @@ def add_note(booking_id: int):
 @bp.get("/<int:booking_id>/consultation.ics")
 def download_ics(booking_id: int):
     booking = visible_booking(booking_id)
-    body = ics.build_download(
-        calendar_events.booking_event(booking, calendar_events.AUDIENCE_STAFF),
-        now=clock.now(),
-        prodid=current_app.config["ICS_PRODID"],
+    response = calendar_download.booking_ics(
+        booking, filename=f"{booking.reference}.ics", audience=calendar_events.AUDIENCE_STAFF
     )
     record_audit(current_staff().id, "booking.ics_downloaded", booking.id)
-    return Response(
-        body,
-        mimetype="text/calendar",
-        headers={"Content-Disposition": f'attachment; filename="{booking.reference}.ics"'},
-    )
+    return response
