@@ -41,7 +41,8 @@ def find_account_by_id(account_id: int) -> StaffAccount | None:
     return db.session.get(StaffAccount, account_id)
 
 
-def _require(email: str) -> StaffAccount:
+def require_account(email: str) -> StaffAccount:
+    """The account with this email, or StaffAccountError saying there is none."""
     account = find_account(email)
     if account is None:
         raise StaffAccountError(f"No staff account has the email {normalize_email(email)}.")
@@ -157,7 +158,7 @@ def end_all_sessions(account_id: int) -> None:
 def disable_account(email: str, *, actor_account_id: int | None = None) -> StaffAccount:
     """No more sign-ins; open sessions end at once."""
     with write_transaction():
-        account = _require(email)
+        account = require_account(email)
         _keep_an_admin(account)
         account.is_active = False
         end_all_sessions(account.id)
@@ -167,7 +168,7 @@ def disable_account(email: str, *, actor_account_id: int | None = None) -> Staff
 
 def enable_account(email: str, *, actor_account_id: int | None = None) -> StaffAccount:
     with write_transaction():
-        account = _require(email)
+        account = require_account(email)
         account.is_active = True
         add_audit(actor_account_id, "account.enabled", detail=f"account {account.id}")
     return account
@@ -183,7 +184,7 @@ def change_role(
     """A new role (and clinician link); it applies from the account's next request."""
     _check_role(role, clinician_id)
     with write_transaction():
-        account = _require(email)
+        account = require_account(email)
         if role != ROLE_ADMIN:
             _keep_an_admin(account)
         before = account.role
@@ -202,7 +203,7 @@ def change_role(
 def reset_mfa(email: str, *, actor_account_id: int | None = None) -> StaffAccount:
     """Forget the authenticator and the recovery codes: the next sign-in enrols again."""
     with write_transaction():
-        account = _require(email)
+        account = require_account(email)
         account.totp_secret = None
         account.mfa_enrolled_at = None
         account.totp_last_step = None
@@ -217,7 +218,7 @@ def reset_mfa(email: str, *, actor_account_id: int | None = None) -> StaffAccoun
 def unlock_account(email: str, *, actor_account_id: int | None = None) -> StaffAccount:
     """Lift a lockout and forget the account's recent failures."""
     with write_transaction():
-        account = _require(email)
+        account = require_account(email)
         account.failed_logins = 0
         account.locked_at = None
         db.session.execute(
@@ -229,10 +230,10 @@ def unlock_account(email: str, *, actor_account_id: int | None = None) -> StaffA
 
 def set_password(email: str, password: str, *, actor_account_id: int | None = None) -> None:
     """A new password (checked against the policy); every open session of the account ends."""
-    account = _require(email)
+    account = require_account(email)
     password_hash = _policy_checked_hash(password, account.email, account.name)
     with write_transaction():
-        account = _require(email)
+        account = require_account(email)
         account.password_hash = password_hash
         account.password_changed_at = clock.now()
         end_all_sessions(account.id)

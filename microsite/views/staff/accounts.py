@@ -118,48 +118,38 @@ def _change(account_id: int, change: Callable[[str], object], done: str, **page)
     return redirect(url_for("staff.accounts.detail", account_id=account_id), code=303)
 
 
-@bp.post("/<int:account_id>/disable")
-@roles(ROLE_ADMIN)
-def disable(account_id: int):
-    actor = current_staff().id
-    return _change(
-        account_id,
-        lambda email: staff_accounts.disable_account(email, actor_account_id=actor),
+def _button(change: Callable[..., object], done: str) -> Callable:
+    """The view behind one button on an account's page: the change, made by this admin."""
+
+    @roles(ROLE_ADMIN)
+    def view(account_id: int):
+        actor = current_staff().id
+        return _change(account_id, lambda email: change(email, actor_account_id=actor), done)
+
+    return view
+
+
+# The buttons: (path and endpoint, the service change, the message after it).
+for _path, _change_fn, _done in (
+    (
+        "disable",
+        staff_accounts.disable_account,
         "Disabled {name}'s account; its sessions have ended.",
-    )
-
-
-@bp.post("/<int:account_id>/enable")
-@roles(ROLE_ADMIN)
-def enable(account_id: int):
-    actor = current_staff().id
-    return _change(
-        account_id,
-        lambda email: staff_accounts.enable_account(email, actor_account_id=actor),
-        "Enabled {name}'s account.",
-    )
-
-
-@bp.post("/<int:account_id>/unlock")
-@roles(ROLE_ADMIN)
-def unlock(account_id: int):
-    actor = current_staff().id
-    return _change(
-        account_id,
-        lambda email: staff_accounts.unlock_account(email, actor_account_id=actor),
-        "Lifted the lock on {name}'s account.",
-    )
-
-
-@bp.post("/<int:account_id>/reset-mfa")
-@roles(ROLE_ADMIN)
-def reset_mfa(account_id: int):
-    actor = current_staff().id
-    return _change(
-        account_id,
-        lambda email: staff_accounts.reset_mfa(email, actor_account_id=actor),
+    ),
+    ("enable", staff_accounts.enable_account, "Enabled {name}'s account."),
+    ("unlock", staff_accounts.unlock_account, "Lifted the lock on {name}'s account."),
+    (
+        "reset-mfa",
+        staff_accounts.reset_mfa,
         "Reset {name}'s second factor: they set up their app again at the next sign-in. "
         "Their sessions have ended.",
+    ),
+):
+    bp.add_url_rule(
+        f"/<int:account_id>/{_path}",
+        endpoint=_path.replace("-", "_"),
+        view_func=_button(_change_fn, _done),
+        methods=["POST"],
     )
 
 
