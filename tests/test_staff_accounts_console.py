@@ -7,6 +7,8 @@ sign-in that now works or fails, the sessions that end, and the audit row it lea
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from staff_support import (
@@ -423,3 +425,37 @@ def test_a_disabled_admin_does_not_count_as_the_admin_left(client, admin):
     staff_accounts.disable_account("second@clinic.test")
     assert press(client, admin.id, "disable").status_code == 409
     assert stored("admin@clinic.test").is_active is True
+
+
+def both_at_once(app, *calls) -> list:
+    """Run the calls in threads released together; each gives its result or its refusal."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        with app.app_context():
+            barrier.wait()
+            try:
+                return call()
+            except StaffAccountError as refusal:
+                return refusal
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+# A few rounds: the two threads meet in a different order each time.
+@pytest.mark.parametrize("round_", range(6))
+def test_two_admins_disabling_each_other_at_once_leave_one_admin(app, frozen_clock, round_):
+    ada = create_staff("ada@clinic.test", role="admin", name="Ada")
+    sam = create_staff("sam@clinic.test", role="admin", name="Sam")
+    ada_id, sam_id = ada.id, sam.id
+    results = both_at_once(
+        app,
+        lambda: staff_accounts.disable_account("sam@clinic.test", actor_account_id=ada_id),
+        lambda: staff_accounts.disable_account("ada@clinic.test", actor_account_id=sam_id),
+    )
+    assert len([r for r in results if isinstance(r, StaffAccountError)]) == 1, results
+    still_enabled = [e for e in ("ada@clinic.test", "sam@clinic.test") if stored(e).is_active]
+    assert len(still_enabled) == 1
