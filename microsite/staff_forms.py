@@ -19,7 +19,16 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 NOTE_MAX_LENGTH = 2000
 SLUG_HELP = "Use lower-case letters, digits and hyphens."
@@ -232,3 +241,72 @@ class ConsultationTypeForm(FlaskForm):
     )
     is_active = BooleanField("Offered to patients")
     display_order = IntegerField("Order in lists", default=0, validators=[NumberRange(0, 999)])
+
+
+ROLE_LABELS = {"admin": "Admin", "frontdesk": "Front desk", "clinician": "Clinician"}
+ROLE_HELP = (
+    "Admin: everything, including the schedule, accounts and audit. Front desk: every booking. "
+    "Clinician: their own bookings."
+)
+
+
+def _new_password_fields(label: str):
+    """A new password typed twice; the policy itself is the service's to check."""
+    password = PasswordField(
+        label,
+        validators=[DataRequired("Enter a password."), Length(max=256)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    repeat = PasswordField(
+        "The same password again",
+        validators=[
+            DataRequired("Enter the password a second time."),
+            EqualTo("password", message="The two passwords are not the same."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+    return password, repeat
+
+
+class _RoleFields(FlaskForm):
+    role = SelectField("Role", choices=choices(ROLE_LABELS.items()), description=ROLE_HELP)
+    clinician = SelectField(
+        "Clinician",
+        coerce=str,
+        description="Only for a clinician account: whose bookings it sees.",
+    )
+
+    def validate_clinician(self, field) -> None:
+        if self.role.data == "clinician" and not field.data:
+            raise ValidationError("Choose the clinician this account belongs to.")
+        if self.role.data != "clinician" and field.data:
+            raise ValidationError("Only a clinician account is linked to a clinician.")
+
+    @property
+    def clinician_id(self) -> int | None:
+        return int(self.clinician.data) if self.role.data == "clinician" else None
+
+
+class NewAccountForm(_RoleFields):
+    name = StringField(
+        "Name",
+        filters=[_strip],
+        validators=[DataRequired("Enter the person's name."), Length(max=120)],
+        description="Shown in the console and in each booking's history.",
+    )
+    email = EmailField(
+        "Email address",
+        filters=[_strip],
+        validators=[DataRequired("Enter an email address."), Length(max=254)],
+        description="They sign in with it.",
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    password, repeat = _new_password_fields("First password")
+
+
+class RoleForm(_RoleFields):
+    pass
+
+
+class SetPasswordForm(FlaskForm):
+    password, repeat = _new_password_fields("New password")

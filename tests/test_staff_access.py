@@ -35,8 +35,11 @@ def staff_routes() -> list[tuple[str, str, str]]:
 
 
 ROUTES = staff_routes()
+# Whole areas are admin-only: a route added to one of them is in this set by its name alone,
+# and the marking test below fails until its view says @roles(ROLE_ADMIN).
+ADMIN_AREAS = ("staff.schedule.", "staff.accounts.")
 ADMIN_ONLY = {"staff.audit.audit_list", "staff.audit.audit_export"} | {
-    endpoint for endpoint, _method, _url in ROUTES if endpoint.startswith("staff.schedule.")
+    endpoint for endpoint, _method, _url in ROUTES if endpoint.startswith(ADMIN_AREAS)
 }
 
 
@@ -44,6 +47,18 @@ def test_the_route_list_is_real():
     endpoints = {endpoint for endpoint, _method, _url in ROUTES}
     assert {"staff.bookings.detail", "staff.calendar.week", "staff.auth.login"} <= endpoints
     assert len(ROUTES) >= 15
+    # The accounts pages, every action by POST, are among them.
+    account_routes = {(e, m) for e, m, _url in ROUTES if e.startswith("staff.accounts.")}
+    assert {
+        ("staff.accounts.list_accounts", "GET"),
+        ("staff.accounts.new_account", "POST"),
+        ("staff.accounts.disable", "POST"),
+        ("staff.accounts.enable", "POST"),
+        ("staff.accounts.unlock", "POST"),
+        ("staff.accounts.reset_mfa", "POST"),
+        ("staff.accounts.change_role", "POST"),
+        ("staff.accounts.set_password", "POST"),
+    } <= account_routes
 
 
 @pytest.fixture(autouse=True)

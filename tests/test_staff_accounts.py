@@ -189,3 +189,23 @@ def test_list_disable_enable_unlock_reset_mfa_and_set_password(app):
     rows = list(db.session.scalars(db.select(AuditEvent)))
     assert all(r.actor_account_id is None and "@" not in r.detail for r in rows)
     assert db.session.scalar(db.select(db.func.count()).select_from(StaffAccount)) == 1
+
+
+def test_set_password_for_an_unknown_email_stops_before_asking(app, monkeypatch):
+    from microsite.cli import staff as staff_cli
+
+    monkeypatch.setattr(staff_cli, "_stdin_is_terminal", lambda: True)
+    result = run(app, "set-password", " Ghost@Clinic.test ", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code != 0
+    assert "No staff account has the email ghost@clinic.test." in result.output
+    assert "Password" not in result.output  # never prompted
+
+
+def test_the_last_enabled_admin_cannot_be_disabled_from_the_command_line(app):
+    create_staff("admin@clinic.test", role="admin")
+    result = run(app, "disable", "admin@clinic.test")
+    assert result.exit_code != 0
+    assert "only enabled admin account" in result.output
+    assert staff_accounts.find_account("admin@clinic.test").is_active
+    create_staff("second@clinic.test", role="admin")
+    assert run(app, "disable", "admin@clinic.test").exit_code == 0

@@ -78,47 +78,55 @@ def list_command() -> None:
         )
 
 
-@staff_group.command("disable")
-@click.argument("email")
-def disable_command(email: str) -> None:
-    """Stop an account signing in; its open sessions end at once."""
-    account = _run(lambda: staff_accounts.disable_account(email))
-    click.echo(f"Disabled {account.email}; its sessions have ended.")
+def _account_command(name: str, change, done: str, summary: str) -> None:
+    """`flask staff NAME EMAIL`: one service change to one account, then what it did."""
+
+    @click.argument("email")
+    def command(email: str) -> None:
+        account = _run(lambda: change(email))
+        click.echo(done.format(email=account.email))
+
+    staff_group.command(name, help=summary)(command)
 
 
-@staff_group.command("enable")
-@click.argument("email")
-def enable_command(email: str) -> None:
-    """Let a disabled account sign in again."""
-    account = _run(lambda: staff_accounts.enable_account(email))
-    click.echo(f"Enabled {account.email}.")
-
-
-@staff_group.command("unlock")
-@click.argument("email")
-def unlock_command(email: str) -> None:
-    """Lift a lockout after repeated failed sign-ins."""
-    account = _run(lambda: staff_accounts.unlock_account(email))
-    click.echo(f"Unlocked {account.email}.")
-
-
-@staff_group.command("reset-mfa")
-@click.argument("email")
-def reset_mfa_command(email: str) -> None:
-    """Forget the authenticator and recovery codes; the next sign-in sets them up again."""
-    account = _run(lambda: staff_accounts.reset_mfa(email))
-    click.echo(f"Second factor reset for {account.email}; its sessions have ended.")
+# Each: the command, the service change, what it prints, its help.
+for _name, _change, _done, _summary in (
+    (
+        "disable",
+        staff_accounts.disable_account,
+        "Disabled {email}; its sessions have ended.",
+        "Stop an account signing in; its open sessions end at once.",
+    ),
+    (
+        "enable",
+        staff_accounts.enable_account,
+        "Enabled {email}.",
+        "Let a disabled account sign in again.",
+    ),
+    (
+        "unlock",
+        staff_accounts.unlock_account,
+        "Unlocked {email}.",
+        "Lift a lockout after repeated failed sign-ins.",
+    ),
+    (
+        "reset-mfa",
+        staff_accounts.reset_mfa,
+        "Second factor reset for {email}; its sessions have ended.",
+        "Forget the authenticator and recovery codes; the next sign-in sets them up again.",
+    ),
+):
+    _account_command(_name, _change, _done, _summary)
 
 
 @staff_group.command("set-password")
 @click.argument("email")
 def set_password_command(email: str) -> None:
     """Give an account a new password; its open sessions end at once."""
-    if staff_accounts.find_account(email) is None:
-        raise click.ClickException(f"No staff account has the email {email.strip().lower()}.")
+    account = _run(lambda: staff_accounts.require_account(email))  # before asking for it
     password = _read_password()
-    _run(lambda: staff_accounts.set_password(email, password))
-    click.echo(f"Password changed for {email.strip().lower()}; its sessions have ended.")
+    _run(lambda: staff_accounts.set_password(account.email, password))
+    click.echo(f"Password changed for {account.email}; its sessions have ended.")
 
 
 def register(app: Flask) -> None:

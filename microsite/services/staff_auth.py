@@ -194,6 +194,12 @@ def _accepted_step(account: StaffAccount, code: str, now: datetime) -> int | Non
     return None
 
 
+def _reloaded(record: StaffSession) -> tuple[StaffSession, StaffAccount]:
+    """The session and its account as they are now, read inside the write transaction."""
+    record = db.session.get(StaffSession, record.id)
+    return record, db.session.get(StaffAccount, record.account_id)
+
+
 def _second_factor_failed(record: StaffSession, account: StaffAccount, now: datetime) -> None:
     record.mfa_failures += 1
     if record.mfa_failures >= _config("STAFF_MFA_MAX_FAILURES"):
@@ -213,8 +219,7 @@ def verify_code(record: StaffSession, code: str) -> NewSession:
     """Second step with a TOTP code (the account is enrolled). Raises SignInError."""
     now = clock.now()
     with write_transaction():
-        record = db.session.get(StaffSession, record.id)
-        account = db.session.get(StaffAccount, record.account_id)
+        record, account = _reloaded(record)
         step = _accepted_step(account, code, now) if account.mfa_enrolled_at else None
         if step is not None:
             account.totp_last_step = step
@@ -228,8 +233,7 @@ def complete_enrolment(record: StaffSession, code: str) -> tuple[NewSession, lis
     now = clock.now()
     codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
     with write_transaction():
-        record = db.session.get(StaffSession, record.id)
-        account = db.session.get(StaffAccount, record.account_id)
+        record, account = _reloaded(record)
         step = None if account.mfa_enrolled_at else _accepted_step(account, code, now)
         if step is not None:
             account.totp_last_step = step
@@ -260,8 +264,7 @@ def use_recovery_code(record: StaffSession, code: str) -> NewSession:
     """Second step with a single-use recovery code instead of the app. Raises SignInError."""
     now = clock.now()
     with write_transaction():
-        record = db.session.get(StaffSession, record.id)
-        account = db.session.get(StaffAccount, record.account_id)
+        record, account = _reloaded(record)
         match = db.session.scalars(
             select(StaffRecoveryCode).where(
                 StaffRecoveryCode.account_id == account.id,

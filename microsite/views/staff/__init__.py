@@ -10,7 +10,19 @@ from flask import Blueprint
 
 from ... import clock
 from ...clinic import clinic_timezone
-from . import access, actions, audit, auth, bookings, calendar, exports, feeds, outbox, schedule
+from . import (
+    access,
+    accounts,
+    actions,
+    audit,
+    auth,
+    bookings,
+    calendar,
+    exports,
+    feeds,
+    outbox,
+    schedule,
+)
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.before_request(access.guard)
@@ -21,7 +33,7 @@ def staff_helpers() -> dict:
     return {"today_iso": lambda: clock.now().astimezone(clinic_timezone()).date().isoformat()}
 
 
-for child in (auth.bp, calendar.bp, bookings.bp, exports.bp, audit.bp, schedule.bp):
+for child in (auth.bp, calendar.bp, bookings.bp, exports.bp, audit.bp, schedule.bp, accounts.bp):
     bp.register_blueprint(child)
 # The console's booking actions, outbox and feed links (each its own module).
 for child in (actions.bp, outbox.bp, feeds.bp):

@@ -37,38 +37,33 @@ def login():
     return render_template("staff/login.html", form=form, error=error), status
 
 
+def _second_step(form, check, template: str):
+    """A code page: a good code replaces the half session with a full one; else the page again."""
+    error = ""
+    if form.validate_on_submit():
+        try:
+            _start(check(g.staff_session, form.code.data))
+        except staff_auth.SignInError as failure:
+            error = str(failure)
+        else:
+            return redirect(url_for("staff.calendar.today"), code=303)
+    return render_template(template, form=form, error=error)
+
+
 @bp.route("/login/code", methods=["GET", "POST"])
 def second_factor():
     if g.staff_session.mfa_passed:
         return redirect(url_for("staff.calendar.today"), code=303)
     if g.staff.mfa_enrolled_at is None:
         return redirect(url_for("staff.auth.enrol"), code=303)
-    form = CodeForm()
-    error = ""
-    if form.validate_on_submit():
-        try:
-            _start(staff_auth.verify_code(g.staff_session, form.code.data))
-        except staff_auth.SignInError as failure:
-            error = str(failure)
-        else:
-            return redirect(url_for("staff.calendar.today"), code=303)
-    return render_template("staff/second_factor.html", form=form, error=error)
+    return _second_step(CodeForm(), staff_auth.verify_code, "staff/second_factor.html")
 
 
 @bp.route("/login/recovery", methods=["GET", "POST"])
 def recovery():
     if g.staff_session.mfa_passed or g.staff.mfa_enrolled_at is None:
         return redirect(url_for("staff.auth.second_factor"), code=303)
-    form = RecoveryForm()
-    error = ""
-    if form.validate_on_submit():
-        try:
-            _start(staff_auth.use_recovery_code(g.staff_session, form.code.data))
-        except staff_auth.SignInError as failure:
-            error = str(failure)
-        else:
-            return redirect(url_for("staff.calendar.today"), code=303)
-    return render_template("staff/recovery.html", form=form, error=error)
+    return _second_step(RecoveryForm(), staff_auth.use_recovery_code, "staff/recovery.html")
 
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
