@@ -89,6 +89,17 @@ def test_account_changes_end_every_session(app, client, frozen_clock, end_it):
     assert not signed_in(thief.get("/staff/bookings/"))
 
 
+def test_re_enabling_an_account_does_not_revive_its_old_sessions(app, client, frozen_clock):
+    """Disabling ends the sessions themselves, not only the account's right to use them."""
+    create_staff()
+    sign_in(client, frozen_clock)
+    thief = copy_of(app, client)
+    staff_accounts.disable_account("desk@clinic.test")
+    staff_accounts.enable_account("desk@clinic.test")
+    assert not signed_in(client.get("/staff/bookings/"))
+    assert not signed_in(thief.get("/staff/bookings/"))
+
+
 def test_the_old_token_stops_working_when_the_second_factor_is_passed(app, client, frozen_clock):
     """Session fixation: the cookie from before the code is not the signed-in one."""
     create_staff()
