@@ -203,10 +203,13 @@ def book_slot(
     return booking
 
 
-def cancel_booking(reference: str, *, actor: str = ACTOR_CLI) -> Booking:
+def cancel_booking(
+    reference: str, *, actor: str = ACTOR_CLI, on_change: Callable[[Booking], None] | None = None
+) -> Booking:
     """Cancel a booking by its reference (the CLI's way in); see `lifecycle.cancel_booking`.
 
     Cancelling twice is harmless. Raises BookingNotFoundError for an unknown reference.
+    `on_change` runs inside the cancellation's transaction (the command's audit row).
     """
     from . import lifecycle  # lifecycle builds on this module
 
@@ -215,7 +218,7 @@ def cancel_booking(reference: str, *, actor: str = ACTOR_CLI) -> Booking:
     )
     if booking_id is None:
         raise BookingNotFoundError()
-    return lifecycle.cancel_booking(booking_id, actor=actor)
+    return lifecycle.cancel_booking(booking_id, actor=actor, on_change=on_change)
 
 
 def slot_problem(consultation_type: ConsultationType, key: str) -> BookingError | None:
