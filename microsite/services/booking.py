@@ -132,8 +132,8 @@ def book_slot(
     choice = parse_slot_key(key)
     if choice is None:
         raise _not_offered()
-    # The schedule (hours, closures) is read before the write lock: on SQLite every booking
-    # waits for that lock, so only the re-check against bookings and the insert happen under it.
+    # The schedule (hours, closures) is read before the write lock to choose the candidates;
+    # under the lock only their schedule is read again (fresh), then the bookings re-checked.
     request = _SlotRequest.prepare(consultation_type_id, choice)
     booking = Booking(
         uid=f"{uuid.uuid4()}@{current_app.config['CLINIC_DOMAIN']}",
@@ -279,6 +279,9 @@ class _SlotRequest:
         # is judged (PostgreSQL; SQLite's write lock already holds every writer).
         if lock:
             lock_clinician_schedules(candidates)
+            # Judged by the schedule as committed now, not the cached copy the request started
+            # with: schedule changes take the same locks, so none can slip in before COMMIT.
+            schedule = schedule_service.current_schedule(self.now, candidates)
         booked = schedule_service.load_booked(start, start + rules.duration, candidates)
         if ignoring is not None:
             booked = [b for b in booked if (b.clinician_id, b.start) != ignoring]

@@ -159,6 +159,14 @@ def load_schedule(
     return schedule_cache().get_or_compute(key, lambda: _read_schedule(now, clinician_ids))
 
 
+def current_schedule(now: datetime, clinician_ids: Collection[int]) -> scheduling.Schedule:
+    """These clinicians' schedule as committed now, never from the cache: for the re-check
+    inside a booking's write transaction, after their schedule locks are held, so a closure,
+    an hours change, a lower cap or a deactivation committed a moment ago (in any process)
+    is what the booking is judged by."""
+    return _read_schedule(now, clinician_ids)
+
+
 _HOURS = (
     select(
         Clinician.id,
