@@ -1,7 +1,9 @@
 """Error pages: friendly, never a traceback; 503 with Retry-After when the database is away.
 
 The 503 page says only what is true for the request that failed: "nothing was booked" on a
-booking attempt, "your booking is safe" on the pages that show one, something neutral elsewhere.
+booking attempt, "nothing was changed" on a patient's change, "your booking is safe" on the
+pages that show one, the console's own words on staff pages, something neutral elsewhere; and
+never "nothing" when a COMMIT may have happened.
 """
 
 from __future__ import annotations
@@ -55,6 +57,19 @@ GENERIC_WORDING = (
 )
 
 
+def audience() -> str:
+    """Whose page failed, by path: "booking" (the booking form), "manage" (a patient's link),
+    "staff" (the console) or "other"; error pages pick what they may truthfully say by it."""
+    path = request.path
+    if path == "/staff" or path.startswith("/staff/"):
+        return "staff"
+    if path.startswith("/manage/"):
+        return "manage"
+    if path.startswith("/book/"):
+        return "booking"
+    return "other"
+
+
 def request_id() -> str:
     """A short id shown on error pages and logged, so staff can find the failure."""
     if "request_id" not in g:
@@ -87,20 +102,31 @@ UNAVAILABLE_TITLES = {
     "booking": "We can't take bookings right now",
     "unconfirmed": "We could not confirm your booking",
     "change": "We can't make changes right now",
+    "change_unconfirmed": "We could not confirm your change",
     "your_booking": "We could not load your booking just now",
+    "staff": "The console is unavailable for a moment",
+    "staff_unconfirmed": "We could not confirm that change",
     "neutral": "This page is unavailable for a moment",
 }
 
 
 def unavailable_situation(error: BaseException) -> str:
-    """Which truth the 503 page tells: see UNAVAILABLE_TITLES and errors/503.html."""
+    """Which truth the 503 page tells: see UNAVAILABLE_TITLES and errors/503.html.
+
+    A COMMIT the server may have applied before the connection broke (`commit_outcome_unknown`)
+    never gets "nothing was booked/changed": the change may be there.
+    """
+    who = audience()
+    outcome_unknown = getattr(error, "commit_outcome_unknown", False)
+    if who == "staff":
+        # Staff read the console, not a patient's booking: their own words, GET or POST.
+        return "staff_unconfirmed" if request.method == "POST" and outcome_unknown else "staff"
     if request.method == "POST":
-        if not request.path.startswith("/book/"):
-            return "change"  # a cancel, reschedule or staff action that never ran
-        # A commit the server may have applied before the connection broke: the patient must
-        # not be told "nothing was booked"; resending the same form is safe (idempotency key).
-        return "unconfirmed" if getattr(error, "commit_outcome_unknown", False) else "booking"
-    if request.path.startswith(("/book/confirmed", "/manage/", "/staff/")):
+        if who == "booking":
+            # Resending the same booking form is safe either way (its idempotency key).
+            return "unconfirmed" if outcome_unknown else "booking"
+        return "change_unconfirmed" if outcome_unknown else "change"
+    if who == "manage" or request.path.startswith("/book/confirmed"):
         return "your_booking"
     return "neutral"
 
