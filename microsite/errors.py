@@ -3,7 +3,8 @@
 The 503 page says only what is true for the request that failed: "nothing was booked" on a
 booking attempt, "nothing was changed" on a patient's change, "your booking is safe" on the
 pages that show one, the console's own words on staff pages, something neutral elsewhere; and
-never "nothing" when a COMMIT may have happened.
+never "nothing" when a COMMIT may have happened. The 413 and expired-form (CSRF) pages follow
+the path the same way: nothing booked, nothing changed, or nothing saved.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ ERROR_WORDING: dict[int, tuple[str, str]] = {
     413: (
         "That was more than we can accept",
         "What you sent was larger than our forms take. Please go back, shorten the note "
-        "(it can be up to 500 characters) and try again. Nothing was booked.",
+        "(it can be up to 500 characters) and try again.",
     ),
     415: (
         "We could not read that request",
@@ -68,6 +69,19 @@ def audience() -> str:
     if path.startswith("/book/"):
         return "booking"
     return "other"
+
+
+# What a refused form (too large, expired) did not do, said on the error page.
+NOTHING_DONE = {
+    "booking": "Nothing was booked.",
+    "manage": "Nothing was changed.",
+    "staff": "Nothing was saved.",
+    "other": "",  # every form lives under one of the three; say nothing we cannot know
+}
+
+
+def nothing_done() -> str:
+    return NOTHING_DONE[audience()]
 
 
 def request_id() -> str:
@@ -142,12 +156,15 @@ def init_app(app: Flask) -> None:
             400,
             title="This form has expired",
             message="For your security the form timed out. Please go back, reload the page "
-            "and try again. Nothing was booked.",
+            f"and try again. {nothing_done()}".rstrip(),
         )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         title, message = ERROR_WORDING.get(error.code or 500, GENERIC_WORDING)
+        # A refused form: say what did not happen (a manage form's own token check is a 400).
+        if error.code == 413 or (error.code == 400 and request.method == "POST"):
+            message = f"{message} {nothing_done()}".rstrip()
         response = _render(error.code or 500, title=title, message=message)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             body, status = response

@@ -1,7 +1,7 @@
 """Error pages say what is true for the page that failed: the booking form, a patient's manage
-link, or the staff console. A database outage (503) tells the patient or the staff member what
-did not happen there, and a change whose COMMIT may have reached the database never claims
-that nothing was changed.
+link, or the staff console. A database outage (503), a form too large (413) and an expired
+form (400) each tell the patient or the staff member what did not happen there, and a change
+whose COMMIT may have reached the database never claims that nothing was changed.
 """
 
 from __future__ import annotations
@@ -142,3 +142,35 @@ def test_a_staff_action_whose_commit_is_unknown_does_not_claim_nothing_changed(
     text = failed_page(response)
     assert "may or may not have been saved" in text
     assert not [phrase for phrase in NOTHING_PHRASES if phrase in text]
+
+
+# --- 413 and the expired form (CSRF 400) follow the path ------------------------------------------
+
+FORMS = {
+    "booking form": ("/book/details", "Nothing was booked."),
+    "manage link": ("/manage/{token}/cancel", "Nothing was changed."),
+    "staff sign-in": ("/staff/login", "Nothing was saved."),
+    "staff action": ("/staff/bookings/{booking_id}/notes", "Nothing was saved."),
+}
+OTHER_WORDS = {"Nothing was booked.", "Nothing was changed.", "Nothing was saved."}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_form_too_large_says_what_did_not_happen_there(client, booking, token, form):
+    path, words = FORMS[form]
+    url = path.format(token=token, booking_id=booking.id)
+    text = failed_page(client.post(url, data={"note": "x" * 70_000}), 413)
+    assert "larger than our forms take" in text
+    assert words in text
+    assert not [other for other in OTHER_WORDS - {words} if other in text]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_an_expired_form_says_what_did_not_happen_there(client, booking, token, form):
+    path, words = FORMS[form]
+    url = path.format(token=token, booking_id=booking.id)
+    text = failed_page(client.post(url, data={"csrf_token": "expired"}), 400)
+    # The manage forms check their own token (a plain 400); the others are Flask-WTF's page.
+    assert ("We could not read that request" if form == "manage link" else "has expired") in text
+    assert words in text
+    assert not [other for other in OTHER_WORDS - {words} if other in text]
