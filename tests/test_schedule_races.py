@@ -9,9 +9,14 @@ change, so only the booking's re-check inside its write transaction can refuse i
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time as wall_clock
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from booking_helpers import VALID_DETAILS, open_form
@@ -209,3 +214,59 @@ def test_a_closure_waits_for_a_booking_in_flight_and_then_sees_it(
     assert outcome == [(schedule_admin.StrandedBookingsError, ["RACE01"])]
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Closure)) == 0
+
+
+# --- another process: its admin's change clears only its own caches ----------------------------
+
+ADMIN_PROCESS = """
+import json, os, sys
+from datetime import datetime
+from microsite import create_app
+from microsite.services import schedule_admin
+
+config = json.loads(os.environ["RACE_APP_CONFIG"])
+with create_app(config).app_context():
+    schedule_admin.add_closure(
+        int(sys.argv[1]),
+        datetime.fromisoformat(sys.argv[2]),
+        datetime.fromisoformat(sys.argv[3]),
+        reason="Burst pipe",
+        actor_account_id=None,
+    )
+"""
+
+
+def test_a_closure_made_in_another_process_refuses_a_booking_here(
+    app_config, client, frozen_clock, make_clinician, make_consultation_type
+):
+    """Two real processes: this one (the patient's worker, its schedule cached for minutes) and
+    an admin's, which commits a closure through the service and clears only its own caches."""
+    clinician = make_clinician()
+    consultation_type = make_consultation_type()
+    key = booking_service.slot_key(TUESDAY_9AM + 2 * HOUR, clinician.id)
+    response, hidden = open_form(client, consultation_type.id, key)
+    assert response.status_code == 200
+    assert hidden
+    admin = subprocess.run(  # noqa: S603 - our own interpreter and script, no shell
+        [
+            sys.executable,
+            "-c",
+            ADMIN_PROCESS,
+            str(clinician.id),
+            TUESDAY_9AM.isoformat(),
+            (TUESDAY_9AM + 8 * HOUR).isoformat(),
+        ],
+        env={**os.environ, "RACE_APP_CONFIG": json.dumps(app_config)},
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert admin.returncode == 0, admin.stderr
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Closure)) == 1
+    refused = client.post("/book/details", data={**hidden, **VALID_DETAILS})
+    assert refused.status_code == 422
+    assert HEADINGS[422] in refused.get_data(as_text=True)
+    assert active_bookings() == 0
