@@ -56,6 +56,18 @@ def close_tuesday(clinician_id: int | None) -> None:
     db.session.commit()
 
 
+def close_the_week() -> None:
+    """A closure that began days before the slot and ends days after it."""
+    db.session.add(
+        Closure(
+            starts_at=TUESDAY_9AM - timedelta(days=3),
+            ends_at=TUESDAY_9AM + timedelta(days=4),
+            reason="Renovation",
+        )
+    )
+    db.session.commit()
+
+
 def commit(statement) -> None:
     db.session.execute(statement)
     db.session.commit()
@@ -65,6 +77,7 @@ def commit(statement) -> None:
 CHANGES = {
     "closure for the clinician": (lambda c: close_tuesday(c.id), 422),
     "clinic-wide closure": (lambda c: close_tuesday(None), 422),
+    "closure around the whole week": (lambda c: close_the_week(), 422),
     "hours removed": (
         lambda c: commit(
             delete(WorkingHours).where(WorkingHours.clinician_id == c.id, WorkingHours.weekday == 1)

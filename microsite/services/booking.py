@@ -281,7 +281,9 @@ class _SlotRequest:
             lock_clinician_schedules(candidates)
             # Judged by the schedule as committed now, not the cached copy the request started
             # with: schedule changes take the same locks, so none can slip in before COMMIT.
-            schedule = schedule_service.current_schedule(self.now, candidates)
+            schedule = schedule_service.current_schedule(
+                self.now, candidates, around=(start, start + rules.duration)
+            )
         booked = schedule_service.load_booked(start, start + rules.duration, candidates)
         if ignoring is not None:
             booked = [b for b in booked if (b.clinician_id, b.start) != ignoring]
