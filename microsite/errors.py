@@ -1,7 +1,10 @@
 """Error pages: friendly, never a traceback; 503 with Retry-After when the database is away.
 
 The 503 page says only what is true for the request that failed: "nothing was booked" on a
-booking attempt, "your booking is safe" on the pages that show one, something neutral elsewhere.
+booking attempt, "nothing was changed" on a patient's change, "your booking is safe" on the
+pages that show one, the console's own words on staff pages, something neutral elsewhere; and
+never "nothing" when a COMMIT may have happened. The 413 and expired-form (CSRF) pages follow
+the path the same way: nothing booked, nothing changed, or nothing saved.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ ERROR_WORDING: dict[int, tuple[str, str]] = {
     413: (
         "That was more than we can accept",
         "What you sent was larger than our forms take. Please go back, shorten the note "
-        "(it can be up to 500 characters) and try again. Nothing was booked.",
+        "(it can be up to 500 characters) and try again.",
     ),
     415: (
         "We could not read that request",
@@ -53,6 +56,32 @@ GENERIC_WORDING = (
     "Something went wrong with that request",
     "Please go back and try again. If it keeps happening, call us and we will help.",
 )
+
+
+def audience() -> str:
+    """Whose page failed, by path: "booking" (the booking form), "manage" (a patient's link),
+    "staff" (the console) or "other"; error pages pick what they may truthfully say by it."""
+    path = request.path
+    if path == "/staff" or path.startswith("/staff/"):
+        return "staff"
+    if path.startswith("/manage/"):
+        return "manage"
+    if path.startswith("/book/"):
+        return "booking"
+    return "other"
+
+
+# What a refused form (too large, expired) did not do, said on the error page.
+NOTHING_DONE = {
+    "booking": "Nothing was booked.",
+    "manage": "Nothing was changed.",
+    "staff": "Nothing was saved.",
+    "other": "",  # every form lives under one of the three; say nothing we cannot know
+}
+
+
+def nothing_done() -> str:
+    return NOTHING_DONE[audience()]
 
 
 def request_id() -> str:
@@ -87,20 +116,31 @@ UNAVAILABLE_TITLES = {
     "booking": "We can't take bookings right now",
     "unconfirmed": "We could not confirm your booking",
     "change": "We can't make changes right now",
+    "change_unconfirmed": "We could not confirm your change",
     "your_booking": "We could not load your booking just now",
+    "staff": "The console is unavailable for a moment",
+    "staff_unconfirmed": "We could not confirm that change",
     "neutral": "This page is unavailable for a moment",
 }
 
 
 def unavailable_situation(error: BaseException) -> str:
-    """Which truth the 503 page tells: see UNAVAILABLE_TITLES and errors/503.html."""
+    """Which truth the 503 page tells: see UNAVAILABLE_TITLES and errors/503.html.
+
+    A COMMIT the server may have applied before the connection broke (`commit_outcome_unknown`)
+    never gets "nothing was booked/changed": the change may be there.
+    """
+    who = audience()
+    outcome_unknown = getattr(error, "commit_outcome_unknown", False)
+    if who == "staff":
+        # Staff read the console, not a patient's booking: their own words, GET or POST.
+        return "staff_unconfirmed" if request.method == "POST" and outcome_unknown else "staff"
     if request.method == "POST":
-        if not request.path.startswith("/book/"):
-            return "change"  # a cancel, reschedule or staff action that never ran
-        # A commit the server may have applied before the connection broke: the patient must
-        # not be told "nothing was booked"; resending the same form is safe (idempotency key).
-        return "unconfirmed" if getattr(error, "commit_outcome_unknown", False) else "booking"
-    if request.path.startswith(("/book/confirmed", "/manage/", "/staff/")):
+        if who == "booking":
+            # Resending the same booking form is safe either way (its idempotency key).
+            return "unconfirmed" if outcome_unknown else "booking"
+        return "change_unconfirmed" if outcome_unknown else "change"
+    if who == "manage" or request.path.startswith("/book/confirmed"):
         return "your_booking"
     return "neutral"
 
@@ -116,12 +156,15 @@ def init_app(app: Flask) -> None:
             400,
             title="This form has expired",
             message="For your security the form timed out. Please go back, reload the page "
-            "and try again. Nothing was booked.",
+            f"and try again. {nothing_done()}".rstrip(),
         )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         title, message = ERROR_WORDING.get(error.code or 500, GENERIC_WORDING)
+        # A refused form: say what did not happen (a manage form's own token check is a 400).
+        if error.code == 413 or (error.code == 400 and request.method == "POST"):
+            message = f"{message} {nothing_done()}".rstrip()
         response = _render(error.code or 500, title=title, message=message)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             body, status = response

@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DatabaseError
 from staff_support import create_staff, post_form, quick_sign_in, use_fast_hashing
-from tests_support import MONDAY_8AM_EST
+from tests_support import MONDAY_8AM_EST, csrf_token
 
 from microsite.extensions import db
 from microsite.models import AuditEvent
@@ -115,12 +115,12 @@ def test_views_exports_and_changes_each_write_one_row(client, frozen_clock, book
     assert actions == [
         ("booking.viewed", booking.id),
         ("booking.ics_downloaded", booking.id),
-        ("bookings.exported", None),
+        ("bookings.exported", booking.id),
         ("booking.viewed", booking.id),
         ("booking.attendance", booking.id),
         ("booking.viewed", booking.id),
         ("booking.note_added", booking.id),
-        ("daysheet.viewed", None),
+        ("daysheet.viewed", booking.id),
     ]
     assert all(r.actor_account_id == staff.id for r in new)
     assert new[2].detail == "2026-11-29..2026-11-30, 1 rows"
@@ -169,3 +169,110 @@ def test_admins_filter_and_export_the_audit_trail(client, frozen_clock, booking)
     assert {r[1] for r in rows[1:]} == {"Dana Desk"}
     assert ["booking.viewed", str(booking.id)] in [[r[3], r[4]] for r in rows[1:]]
     assert audit_rows()[-1].action == "audit.exported"
+
+
+# --- which bookings a page showed ----------------------------------------------------------
+
+
+@pytest.fixture
+def three_bookings(make_clinician, make_consultation_type, make_booking):
+    """Two bookings on Monday 30 November, one on Wednesday 2 December (another day)."""
+    clinician, kind = make_clinician(), make_consultation_type()
+    monday = [make_booking(clinician, kind, MONDAY_8AM_EST + timedelta(hours=h)) for h in (2, 4)]
+    wednesday = make_booking(clinician, kind, MONDAY_8AM_EST + timedelta(days=2, hours=2))
+    return monday, wednesday
+
+
+MONDAY = {"date_from": "2026-11-30", "date_to": "2026-11-30"}
+# (action, method, URL, form): the pages and exports that show many bookings at once.
+MONDAY_PAGES = [
+    ("calendar.day", "GET", "/staff/day/2026-11-30", None),
+    ("daysheet.viewed", "GET", "/staff/day/2026-11-30/sheet", None),
+    ("bookings.exported", "GET", "/staff/export/", MONDAY),
+    ("bookings.listed", "POST", "/staff/bookings/", MONDAY),
+]
+
+
+@pytest.mark.parametrize(
+    ("action", "method", "url", "form"), MONDAY_PAGES, ids=[p[0] for p in MONDAY_PAGES]
+)
+def test_a_page_of_bookings_audits_each_booking_it_showed(
+    client, frozen_clock, three_bookings, action, method, url, form
+):
+    """ "Who saw patient X's booking?" must be answerable for lists, grids, sheets and CSVs."""
+    (first, second), wednesday = three_bookings
+    quick_sign_in(client, create_staff(role="admin"))
+    if method == "POST":
+        form = {**form, "csrf_token": csrf_token(client.get(url).text)}
+    before = len(audit_rows())
+    response = client.open(
+        url, method=method, **({"data": form} if method == "POST" else {"query_string": form})
+    )
+    assert response.status_code == 200
+    new = audit_rows()[before:]
+    assert [r.action for r in new] == [action, action]
+    assert sorted(r.booking_id for r in new) == sorted([first.id, second.id])
+    assert wednesday.id not in {r.booking_id for r in new}
+
+
+def test_the_week_view_audits_every_booking_of_the_week(client, frozen_clock, three_bookings):
+    (first, second), wednesday = three_bookings
+    quick_sign_in(client, create_staff(role="admin"))
+    assert client.get("/staff/week/2026-11-30").status_code == 200
+    shown = {r.booking_id for r in audit_rows() if r.action == "calendar.week"}
+    assert shown == {first.id, second.id, wednesday.id}
+
+
+def test_an_empty_page_is_still_audited_once(client, frozen_clock, three_bookings):
+    quick_sign_in(client, create_staff(role="admin"))
+    client.get("/staff/day/2026-12-25")
+    rows = [r for r in audit_rows() if r.action == "calendar.day"]
+    assert [(r.booking_id, r.detail) for r in rows] == [(None, "2026-12-25")]
+
+
+def test_a_page_of_bookings_writes_its_audit_in_one_statement(
+    app, client, frozen_clock, three_bookings
+):
+    quick_sign_in(client, create_staff(role="admin"))
+    inserts = []
+
+    def count(_conn, _cursor, statement, _params, _context, _executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENT"):
+            inserts.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        client.get("/staff/week/2026-11-30")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(inserts) == 1
+    assert len([r for r in audit_rows() if r.action == "calendar.week"]) == 3
+
+
+def test_the_admins_audit_filter_and_export_find_who_saw_a_booking(
+    client, frozen_clock, three_bookings
+):
+    (first, _second), wednesday = three_bookings
+    desk = create_staff(name="Dana Desk", email="desk@clinic.test", role="frontdesk")
+    quick_sign_in(client, desk)
+    client.get("/staff/day/2026-11-30")
+    client.get("/staff/export/?date_from=2026-11-30&date_to=2026-11-30")
+    admin = create_staff(name="Ada Admin", email="ada@clinic.test", role="admin")
+    quick_sign_in(client, admin)
+    page = client.get(f"/staff/audit/?booking={first.id}").text
+    assert "<td>calendar.day</td>" in page
+    assert "<td>bookings.exported</td>" in page
+    assert "Dana Desk" in page
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get(f"/staff/audit/export.csv?booking={first.id}").data.decode("utf-8-sig")
+            )
+        )
+    )
+    assert {(r[1], r[3], r[4]) for r in rows[1:]} == {
+        ("Dana Desk", "calendar.day", str(first.id)),
+        ("Dana Desk", "bookings.exported", str(first.id)),
+    }
+    nobody = client.get(f"/staff/audit/?booking={wednesday.id}").text
+    assert "<td>calendar.day</td>" not in nobody

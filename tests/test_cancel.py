@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from booking_helpers import submit
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from microsite.extensions import db
-from microsite.models import Booking
+from microsite.models import AuditEvent, Booking
 from microsite.services.booking import cancel_booking
 from microsite.services.errors import BookingNotFoundError
 
@@ -95,3 +95,39 @@ def test_the_history_says_who_created_and_who_cancelled(client, frozen_clock, bo
         ("created", "patient", made.created_at),
         ("cancelled", "cli", frozen_clock()),
     ]
+
+
+def audit_of(booking_id: int) -> list[tuple]:
+    db.session.rollback()
+    return list(
+        db.session.execute(
+            select(AuditEvent.actor_account_id, AuditEvent.action).where(
+                AuditEvent.booking_id == booking_id
+            )
+        )
+    )
+
+
+def test_the_cli_cancellation_is_audited_as_the_command_line(app, booking):
+    result = CliRunner().invoke(app.cli, ["bookings", "cancel", booking.reference])
+    assert result.exit_code == 0, result.output
+    # No account: the admin's audit page shows "Command line" for it.
+    assert audit_of(booking.id) == [(None, "booking.cancelled")]
+    # Cancelling again changes nothing, so nothing more is audited.
+    CliRunner().invoke(app.cli, ["bookings", "cancel", booking.reference])
+    assert audit_of(booking.id) == [(None, "booking.cancelled")]
+
+
+def test_a_cli_cancellation_whose_audit_row_fails_is_not_made(app, booking):
+    def refuse(_mapper, _connection, _row) -> None:
+        raise RuntimeError("the audit row could not be written")
+
+    event.listen(AuditEvent, "before_insert", refuse)
+    try:
+        result = CliRunner().invoke(app.cli, ["bookings", "cancel", booking.reference])
+    finally:
+        event.remove(AuditEvent, "before_insert", refuse)
+    assert result.exit_code != 0
+    db.session.rollback()
+    assert db.session.get(Booking, booking.id, populate_existing=True).status == "confirmed"
+    assert audit_of(booking.id) == []

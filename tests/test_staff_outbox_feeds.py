@@ -9,14 +9,15 @@ from datetime import UTC, date, datetime, timedelta
 from html import unescape
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from staff_support import create_staff, post_form, quick_sign_in, use_fast_hashing
 
 from microsite.database import write_transaction
 from microsite.extensions import db
 from microsite.models import AuditEvent, OutboxMessage
+from microsite.models.feeds import FeedToken
 from microsite.services import booking as booking_service
-from microsite.services import outbox
+from microsite.services import feeds, outbox, staff_actions
 
 TUESDAY_9AM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 WEBCAL_RE = re.compile(r'value="(webcal://[^"]+/feeds/([A-Za-z0-9_-]+)\.ics)"')
@@ -207,3 +208,58 @@ def test_front_desk_has_no_feed_page(client, frozen_clock):
     quick_sign_in(client, create_staff())
     assert client.get("/staff/feeds/").status_code == 403
     assert renew(client, "clinic").status_code == 403
+
+
+# --- a change and its audit row commit together -------------------------------------------------
+
+
+@pytest.fixture
+def audit_write_fails():
+    """The audit row's INSERT fails (a full disk, a dropped connection) after the change."""
+
+    def refuse(_mapper, _connection, _row) -> None:
+        raise RuntimeError("the audit row could not be written")
+
+    event.listen(AuditEvent, "before_insert", refuse)
+    yield
+    event.remove(AuditEvent, "before_insert", refuse)
+
+
+def live_feed_count(clinician_id: int) -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        select(func.count())
+        .select_from(FeedToken)
+        .where(FeedToken.clinician_id == clinician_id, FeedToken.revoked_at.is_(None))
+    )
+
+
+def test_a_retry_whose_audit_row_fails_is_not_made(booking, request):
+    account = create_staff()
+    failed = by_role(booking.id)["clinic"]
+    set_state(failed.id, status="failed", attempts=8)
+    request.getfixturevalue("audit_write_fails")
+    with pytest.raises(RuntimeError, match="audit row"):
+        staff_actions.retry(failed.id, account_id=account.id)
+    db.session.rollback()
+    assert db.session.get(OutboxMessage, failed.id, populate_existing=True).status == "failed"
+    assert audit_rows("outbox.retried") == []
+
+
+def test_a_feed_renewal_or_revocation_whose_audit_row_fails_is_not_made(
+    clinician, request, frozen_clock
+):
+    account = create_staff()
+    feeds.create_feed(clinician.id)  # a working link, made before the audit starts failing
+    old = db.session.scalar(select(FeedToken.token_hash).where(FeedToken.revoked_at.is_(None)))
+    request.getfixturevalue("audit_write_fails")
+    with pytest.raises(RuntimeError, match="audit row"):
+        staff_actions.renew_feed(clinician.id, account_id=account.id)
+    with pytest.raises(RuntimeError, match="audit row"):
+        staff_actions.revoke_feed(clinician.id, account_id=account.id)
+    # The old link still works (neither the renewal nor the revocation happened), unaudited.
+    assert live_feed_count(clinician.id) == 1
+    assert (
+        db.session.scalar(select(FeedToken.token_hash).where(FeedToken.revoked_at.is_(None))) == old
+    )
+    assert audit_rows("feed.renewed") == audit_rows("feed.revoked") == []

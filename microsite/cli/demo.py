@@ -24,11 +24,16 @@ bookings_group = AppGroup("bookings", help="Manage bookings until the staff cons
 @click.argument("reference")
 def cancel_command(reference: str) -> None:
     """Cancel the booking with this reference (its time becomes free again)."""
+    from ..services.audit import add_audit
     from ..services.booking import cancel_booking
     from ..services.errors import BookingNotFoundError
 
+    def audit(booking) -> None:
+        # No account: the audit trail shows "Command line" (whoever runs commands on the server).
+        add_audit(None, "booking.cancelled", booking.id, detail="bookings cancel command")
+
     try:
-        booking = cancel_booking(reference)
+        booking = cancel_booking(reference, on_change=audit)
     except BookingNotFoundError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Booking {booking.reference} is cancelled.")

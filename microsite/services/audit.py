@@ -1,17 +1,21 @@
 """The audit trail: one row per staff view, export and change. Rows are only ever added.
 
 `record_audit` writes in its own transaction (for views and exports, which change nothing
-else); `add_audit` adds the row to a service's open write transaction, so a change and its
-audit row commit together or not at all. Neither takes patient data: `action` and `detail`
-are chosen by the code, `booking_id` names the booking.
+else); `record_bookings_shown` does the same for a page or export that showed many bookings,
+one row per booking, so "who saw booking X" is a filter on `booking_id`; `add_audit` adds the
+row to a service's open write transaction, so a change and its audit row commit together or
+not at all. None takes patient data: `action` and `detail` are chosen by the code,
+`booking_id` names the booking.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from .. import clock
 from ..database import write_transaction
 from ..extensions import db
 from ..models import AuditEvent
@@ -39,6 +43,27 @@ def record_audit(
     """Write and commit one audit row now (who, what, which booking; never patient data)."""
     with write_transaction():
         add_audit(actor_account_id, action, booking_id, detail)
+
+
+def record_bookings_shown(
+    actor_account_id: int | None, action: str, booking_ids: Iterable[int], detail: str = ""
+) -> int:
+    """Write one audit row per booking a page or export showed (one row with no booking when
+    it showed none), in one INSERT statement and one transaction; the number of rows written.
+
+    One row per booking rather than a list in `detail`: the admin's audit filter and its index
+    on `booking_id` then find every page that showed a booking, with no string matching.
+    """
+    ids = sorted(set(booking_ids)) or [None]
+    row = {
+        "actor_account_id": actor_account_id,
+        "action": action,
+        "detail": detail[:DETAIL_MAX_LENGTH],
+        "at": clock.now(),  # one instant for the whole page: it was one view
+    }
+    with write_transaction():
+        db.session.execute(insert(AuditEvent), [{**row, "booking_id": i} for i in ids])
+    return len(ids)
 
 
 def audit_query(

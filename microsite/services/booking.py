@@ -132,8 +132,8 @@ def book_slot(
     choice = parse_slot_key(key)
     if choice is None:
         raise _not_offered()
-    # The schedule (hours, closures) is read before the write lock: on SQLite every booking
-    # waits for that lock, so only the re-check against bookings and the insert happen under it.
+    # The schedule (hours, closures) is read before the write lock to choose the candidates;
+    # under the lock only their schedule is read again (fresh), then the bookings re-checked.
     request = _SlotRequest.prepare(consultation_type_id, choice)
     booking = Booking(
         uid=f"{uuid.uuid4()}@{current_app.config['CLINIC_DOMAIN']}",
@@ -203,10 +203,13 @@ def book_slot(
     return booking
 
 
-def cancel_booking(reference: str, *, actor: str = ACTOR_CLI) -> Booking:
+def cancel_booking(
+    reference: str, *, actor: str = ACTOR_CLI, on_change: Callable[[Booking], None] | None = None
+) -> Booking:
     """Cancel a booking by its reference (the CLI's way in); see `lifecycle.cancel_booking`.
 
     Cancelling twice is harmless. Raises BookingNotFoundError for an unknown reference.
+    `on_change` runs inside the cancellation's transaction (the command's audit row).
     """
     from . import lifecycle  # lifecycle builds on this module
 
@@ -215,7 +218,7 @@ def cancel_booking(reference: str, *, actor: str = ACTOR_CLI) -> Booking:
     )
     if booking_id is None:
         raise BookingNotFoundError()
-    return lifecycle.cancel_booking(booking_id, actor=actor)
+    return lifecycle.cancel_booking(booking_id, actor=actor, on_change=on_change)
 
 
 def slot_problem(consultation_type: ConsultationType, key: str) -> BookingError | None:
@@ -274,6 +277,11 @@ class _SlotRequest:
         # is judged (PostgreSQL; SQLite's write lock already holds every writer).
         if lock:
             lock_clinician_schedules(candidates)
+            # Judged by the schedule as committed now, not the cached copy the request started
+            # with: schedule changes take the same locks, so none can slip in before COMMIT.
+            schedule = schedule_service.current_schedule(
+                self.now, candidates, around=(start, start + rules.duration)
+            )
         booked = schedule_service.load_booked(start, start + rules.duration, candidates)
         reasons = {
             clinician_id: scheduling.check_slot(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -49,11 +50,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_feed(clinician_id: int | None) -> str:
+def create_feed(clinician_id: int | None, *, on_change: Callable[[], None] | None = None) -> str:
     """A new feed for the clinician (None: the whole clinic); the plain token, shown once.
 
     Any earlier feed of the same owner is revoked in the same transaction, so this is also
-    "renew": an old URL that leaked stops working the moment a new one is made.
+    "renew": an old URL that leaked stops working the moment a new one is made. `on_change`
+    runs inside that transaction (the console's audit row commits with the change).
     """
     token = secrets.token_urlsafe(32)
     with write_transaction():
@@ -64,6 +66,8 @@ def create_feed(clinician_id: int | None) -> str:
         db.session.add(feed)
         db.session.flush()
         feed_id = feed.id
+        if on_change is not None:
+            on_change()
     log.info(
         "feed created",
         extra={"event": "feed.created", "feed_id": feed_id, "clinician_id": clinician_id},
@@ -71,10 +75,13 @@ def create_feed(clinician_id: int | None) -> str:
     return token
 
 
-def revoke_feed(clinician_id: int | None) -> bool:
-    """End the owner's feed (None: the clinic's); False when there was none to end."""
+def revoke_feed(clinician_id: int | None, *, on_change: Callable[[], None] | None = None) -> bool:
+    """End the owner's feed (None: the clinic's); False when there was none to end.
+    `on_change` runs inside the transaction when a feed was ended (the console's audit row)."""
     with write_transaction():
         revoked = _revoke_owner(clinician_id)
+        if revoked and on_change is not None:
+            on_change()
     if revoked:
         log.info("feed revoked", extra={"event": "feed.revoked", "clinician_id": clinician_id})
     return revoked > 0

@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -199,8 +200,13 @@ def _iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def retry_message(message_id: int) -> OutboxMessage:
-    """A failed (or skipped) message becomes due again now, with a fresh count of attempts."""
+def retry_message(
+    message_id: int, *, on_change: Callable[[OutboxMessage], None] | None = None
+) -> OutboxMessage:
+    """A failed (or skipped) message becomes due again now, with a fresh count of attempts.
+
+    `on_change` runs inside the same transaction when the message was requeued (the console's
+    audit row, so the retry and its audit commit together or not at all)."""
     with write_transaction():
         message = db.session.get(OutboxMessage, message_id, populate_existing=True)
         if message is None:
@@ -210,6 +216,8 @@ def retry_message(message_id: int) -> OutboxMessage:
             message.attempts = 0
             message.next_attempt_at = clock.now()
             message.lease_until = message.leased_by = None
+            if on_change is not None:
+                on_change(message)
     log.info("outbox message requeued", extra={"event": "outbox.retry", "message_id": message_id})
     wake_sender()
     return message

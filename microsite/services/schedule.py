@@ -159,6 +159,18 @@ def load_schedule(
     return schedule_cache().get_or_compute(key, lambda: _read_schedule(now, clinician_ids))
 
 
+def current_schedule(
+    now: datetime, clinician_ids: Collection[int], around: tuple[datetime, datetime]
+) -> scheduling.Schedule:
+    """These clinicians' schedule as committed now, never from the cache: for the re-check
+    inside a booking's write transaction, after their schedule locks are held, so a closure,
+    an hours change, a lower cap or a deactivation committed a moment ago (in any process)
+    is what the booking is judged by. Only closures near `around` (the slot, BOOKED_MARGIN
+    either side: its whole local day) are read, to keep the time under the write lock short."""
+    since, until = around
+    return _read_schedule(now, clinician_ids, (since - BOOKED_MARGIN, until + BOOKED_MARGIN))
+
+
 _HOURS = (
     select(
         Clinician.id,
@@ -175,10 +187,19 @@ _HOURS_OF = _HOURS.where(Clinician.id.in_(bindparam("clinician_ids", expanding=T
 _OPEN_CLOSURES = select(Closure.clinician_id, Closure.starts_at, Closure.ends_at).where(
     Closure.ends_at > bindparam("now", type_=UTCDateTime())
 )
+_CLOSURES_BETWEEN = _OPEN_CLOSURES.where(
+    Closure.ends_at > bindparam("since", type_=UTCDateTime()),
+    Closure.starts_at < bindparam("until", type_=UTCDateTime()),
+)
 
 
-def _read_schedule(now: datetime, clinician_ids: Collection[int] | None) -> scheduling.Schedule:
-    """The schedule as plain rows, not ORM objects: one query for hours, one for closures."""
+def _read_schedule(
+    now: datetime,
+    clinician_ids: Collection[int] | None,
+    closures_between: tuple[datetime, datetime] | None = None,
+) -> scheduling.Schedule:
+    """The schedule as plain rows, not ORM objects: one query for hours, one for closures
+    (every open one, or only those overlapping `closures_between`)."""
     if clinician_ids is None:
         hours_rows = _rows(_HOURS)
     else:
@@ -191,7 +212,12 @@ def _read_schedule(now: datetime, clinician_ids: Collection[int] | None) -> sche
         if weekday is not None:
             ranges.append(scheduling.WeeklyRange(weekday, start, end))
     closures: dict[int | None, list[scheduling.Span]] = {}
-    for clinician_id, starts_at, ends_at in _rows(_OPEN_CLOSURES, {"now": now}):
+    if closures_between is None:
+        closure_rows = _rows(_OPEN_CLOSURES, {"now": now})
+    else:
+        since, until = closures_between
+        closure_rows = _rows(_CLOSURES_BETWEEN, {"now": now, "since": since, "until": until})
+    for clinician_id, starts_at, ends_at in closure_rows:
         closures.setdefault(clinician_id, []).append(scheduling.Span(starts_at, ends_at))
     return scheduling.Schedule(
         timezone=clinic_timezone(),

@@ -4,6 +4,12 @@ A change that would leave booked consultations outside the clinician's hours, or
 closure, is refused with those bookings (`StrandedBookingsError`) unless the admin confirmed
 it with the list shown. Every change writes an audit row and clears this process's slot
 caches, so the patient picker shows it at once (other processes within SLOT_CACHE_SECONDS).
+
+A change that can turn a bookable time unbookable (hours, closures, cap, deactivation) first
+takes the schedule locks of the clinicians it affects, the same locks a booking holds while it
+re-checks (`lock_clinician_schedules`): a booking in flight commits before the change reads the
+bookings it would strand, and a booking after it reads the changed schedule (bookings re-read
+it under the lock, never from the cache), so none lands in a just-closed time unseen.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from sqlalchemy import delete, select
 from .. import clock
 from ..caching import availability_cache, schedule_cache
 from ..clinic import clinic_timezone
-from ..database import write_transaction
+from ..database import lock_clinician_schedules, write_transaction
 from ..extensions import db
 from ..models import BOOKING_CANCELLED, Booking, Clinician, Closure, ConsultationType, WorkingHours
 from .audit import add_audit
@@ -56,6 +62,14 @@ def _changed() -> None:
     schedule_cache().clear()
 
 
+def _lock_schedules(clinician_id: int | None) -> None:
+    """Lock one clinician's schedule, or every clinician's for a clinic-wide change."""
+    if clinician_id is None:
+        lock_clinician_schedules(db.session.scalars(select(Clinician.id)))
+    else:
+        lock_clinician_schedules([clinician_id])
+
+
 def _future_bookings(clinician_id: int | None) -> list[Booking]:
     query = select(Booking).where(
         Booking.status != BOOKING_CANCELLED, Booking.ends_at > clock.now()
@@ -89,6 +103,7 @@ def save_clinician(
             db.session.add(clinician)
             note = ""
         else:
+            _lock_schedules(clinician_id)  # the cap and the active flag are booking rules
             clinician = db.session.get(Clinician, clinician_id)
             if clinician is None:
                 raise ScheduleError("No such clinician.")
@@ -133,6 +148,7 @@ def set_weekly_hours(
     if any(r.start >= r.end for r in ordered):
         raise ScheduleError("Each range must end after it starts.")
     with write_transaction():
+        _lock_schedules(clinician_id)
         clinician = db.session.get(Clinician, clinician_id)
         if clinician is None:
             raise ScheduleError("No such clinician.")
@@ -168,6 +184,7 @@ def add_closure(
     if starts_at >= ends_at:
         raise ScheduleError("A closure must end after it starts.")
     with write_transaction():
+        _lock_schedules(clinician_id)
         if clinician_id is not None and db.session.get(Clinician, clinician_id) is None:
             raise ScheduleError("No such clinician.")
         stranded = [

@@ -3,10 +3,10 @@ renew or revoke a calendar feed. Always through the services the public flow use
 
 The rule: each change goes through the lifecycle, booking, outbox or feeds service (the same
 engine and the same database guarantee as a patient), the history row names the staff member
-(`staff:<id>`), and one audit row is written. Where the service runs a hook inside its
-transaction, the audit row commits with the change; where it doesn't (retry, feeds), the audit
-row is written straight after. No audit or history detail holds patient data: a cancellation
-reason is a code from a fixed list, and anything typed goes to the staff note table.
+(`staff:<id>`), and one audit row is added by a hook the service runs inside the change's own
+transaction, so the change and its audit row commit together or not at all. No audit or
+history detail holds patient data: a cancellation reason is a code from a fixed list, and
+anything typed goes to the staff note table.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..models.history import staff_actor
 from ..models.outbox import STATUS_FAILED, STATUS_SKIPPED
 from . import booking as booking_service
 from . import feeds, lifecycle, outbox, staff_bookings
-from .audit import add_audit, record_audit
+from .audit import add_audit
 
 # Why staff cancelled: the code goes to the audit row, the words to the booking's history.
 # A fixed list, so neither can ever hold what a patient said; details go in a staff note.
@@ -119,9 +119,11 @@ def retry(message_id: int, *, account_id: int) -> OutboxMessage | None:
         raise LookupError(f"no outbox message {message_id}")
     if current.status not in (STATUS_FAILED, STATUS_SKIPPED):
         return None
-    message = outbox.retry_message(message_id)
-    record_audit(account_id, "outbox.retried", message.booking_id, detail=f"message {message.id}")
-    return message
+
+    def audit(message: OutboxMessage) -> None:
+        add_audit(account_id, "outbox.retried", message.booking_id, detail=f"message {message.id}")
+
+    return outbox.retry_message(message_id, on_change=audit)
 
 
 def _owner(clinician_id: int | None) -> str:
@@ -130,16 +132,17 @@ def _owner(clinician_id: int | None) -> str:
 
 def renew_feed(clinician_id: int | None, *, account_id: int) -> str:
     """A new feed token (the old link stops working); the plain token, to show once."""
-    token = feeds.create_feed(clinician_id)
-    record_audit(account_id, "feed.renewed", detail=_owner(clinician_id))
-    return token
+    return feeds.create_feed(
+        clinician_id,
+        on_change=lambda: add_audit(account_id, "feed.renewed", detail=_owner(clinician_id)),
+    )
 
 
 def revoke_feed(clinician_id: int | None, *, account_id: int) -> bool:
-    revoked = feeds.revoke_feed(clinician_id)
-    if revoked:
-        record_audit(account_id, "feed.revoked", detail=_owner(clinician_id))
-    return revoked
+    return feeds.revoke_feed(
+        clinician_id,
+        on_change=lambda: add_audit(account_id, "feed.revoked", detail=_owner(clinician_id)),
+    )
 
 
 def live_feeds() -> dict[int | None, datetime]:

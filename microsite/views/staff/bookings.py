@@ -14,7 +14,7 @@ from ...models import BOOKING_STATUSES, ConsultationType, StaffAccount
 from ...models.history import ACTOR_CLI, ACTOR_PATIENT, ACTOR_SYSTEM
 from ...services import calendar_events, outbox, staff_bookings
 from ...services import schedule as schedule_service
-from ...services.audit import record_audit
+from ...services.audit import record_audit, record_bookings_shown
 from ...services.errors import BookingError
 from ...services.history import booking_history
 from ...staff_forms import AttendanceForm, BookingSearchForm, NoteForm, choices
@@ -90,10 +90,11 @@ def list_bookings():
         page=form.page.data or 1,
         page_size=current_app.config["STAFF_PAGE_SIZE"],
     )
-    # The search terms are not recorded: the audit row must hold no patient data.
-    record_audit(
+    # One row per booking on the page; the search terms are not recorded (no patient data).
+    record_bookings_shown(
         current_staff().id,
         "bookings.listed",
+        (b.id for b in page.items),
         detail=f"page {page.number}, {page.total} found" + (", searched" if filters.text else ""),
     )
     return render_template(

@@ -10,7 +10,7 @@ from ... import clock, staff_grid
 from ...clinic import clinic_timezone
 from ...services import schedule as schedule_service
 from ...services import staff_bookings
-from ...services.audit import record_audit
+from ...services.audit import record_bookings_shown
 from .access import current_staff, visible_clinician_ids
 
 bp = Blueprint("calendar", __name__)
@@ -50,7 +50,7 @@ def week(day: str):
     grid = staff_grid.build_grid(
         _entries(bookings, lambda b: b.starts_at.astimezone(tz).date()), days, tz=tz
     )
-    record_audit(current_staff().id, "calendar.week", detail=days[0].isoformat())
+    record_bookings_shown(current_staff().id, "calendar.week", by_id, detail=days[0].isoformat())
     return render_template(
         "staff/calendar/week.html",
         days=days,
@@ -87,7 +87,9 @@ def day(day: str):
         tz=tz,
         day_of=lambda _entry: the_day,
     )
-    record_audit(current_staff().id, "calendar.day", detail=the_day.isoformat())
+    record_bookings_shown(
+        current_staff().id, "calendar.day", (b.id for b in bookings), detail=the_day.isoformat()
+    )
     return render_template(
         "staff/calendar/day.html",
         the_day=the_day,
@@ -106,5 +108,7 @@ def day_sheet(day: str):
     """A printable list of the day's consultations (a print stylesheet; no buttons printed)."""
     the_day = _parse_day(day)
     bookings = [b for b in _day_bookings(the_day) if b.is_active]
-    record_audit(current_staff().id, "daysheet.viewed", detail=the_day.isoformat())
+    record_bookings_shown(
+        current_staff().id, "daysheet.viewed", (b.id for b in bookings), detail=the_day.isoformat()
+    )
     return render_template("staff/calendar/day_sheet.html", the_day=the_day, bookings=bookings)

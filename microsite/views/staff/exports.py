@@ -8,7 +8,7 @@ from ... import clock, csv_export
 from ...clinic import clinic_timezone, to_local
 from ...services import schedule as schedule_service
 from ...services import staff_bookings
-from ...services.audit import record_audit
+from ...services.audit import record_bookings_shown
 from ...staff_forms import DateRangeForm
 from .access import current_staff, visible_clinician_ids
 
@@ -72,7 +72,12 @@ def export_form():
         for b in bookings
     ]
     label = staff_bookings.day_range_label(first, last)
-    record_audit(current_staff().id, "bookings.exported", detail=f"{label}, {len(rows)} rows")
+    record_bookings_shown(
+        current_staff().id,
+        "bookings.exported",
+        (b.id for b in bookings),
+        detail=f"{label}, {len(rows)} rows",
+    )
     return Response(
         csv_export.build_csv(HEADER, rows),
         mimetype="text/csv",
