@@ -216,7 +216,12 @@ def test_a_temporary_refusal_backs_off_exponentially_then_fails_and_can_be_retri
     assert {(m.status, m.attempts, m.last_error) for m in messages} == {
         ("failed", 3, "SMTPDataError 451")
     }
-    assert outbox.health_summary() == {"pending": 0, "failed": 3, "oldest_due_at": None}
+    assert outbox.health_summary() == {
+        "pending": 0,
+        "failed": 3,
+        "oldest_due_at": None,
+        "waiting_since": None,
+    }
     failures = [r for r in caplog.records if r.getMessage() == "email failed for good"]
     assert len(failures) == 3
     assert all(r.booking_id == booking.id for r in failures)
@@ -276,6 +281,7 @@ def test_readyz_reports_the_outbox(client, clinic):
         "pending": 3,
         "failed": 0,
         "oldest_due_at": "2026-11-30T13:00:00Z",
+        "waiting_since": "2026-11-30T13:00:00Z",
     }
 
 
@@ -288,6 +294,36 @@ def test_readyz_says_503_when_email_has_stopped_going_out(app, client, clinic, f
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["outbox"]["ok"] is False
+
+
+def test_readyz_says_503_when_the_server_refuses_every_message_for_too_long(
+    app, client, clinic, smtp, frozen_clock
+):
+    # Each refusal backs the message off, so its next attempt is always in the future and
+    # nothing is ever "overdue"; what matters is how long the patient has waited.
+    app.config["MAIL_RETRY_MAX_SECONDS"] = 120
+    stuck_after = app.config["OUTBOX_STUCK_AFTER_SECONDS"]
+    smtp.handler.refuse_with = "451 4.3.0 try again later"
+    book(client, clinic)
+    first_pass = frozen_clock()
+    while frozen_clock() - first_pass <= timedelta(seconds=stuck_after):
+        report = outbox.send_due()
+        assert (report.sent, report.retrying, report.failed) == (0, 3, 0)
+        next_due = datetime.fromisoformat(outbox.health_summary()["oldest_due_at"])
+        assert next_due > frozen_clock()  # never overdue
+        frozen_clock.advance(timedelta(seconds=120))
+    outbox.send_due()  # refused again: each message is due in two minutes
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    outbox_check = response.get_json()["checks"]["outbox"]
+    assert outbox_check["ok"] is False
+    assert outbox_check["waiting_since"] == "2026-11-30T13:00:00Z"
+    assert outbox_check["error"] == "email is not going out"
+
+    smtp.handler.refuse_with = None  # the server takes mail again: ready once it has gone
+    frozen_clock.advance(timedelta(seconds=120))
+    assert outbox.send_due().sent == 3
+    assert client.get("/readyz").status_code == 200
 
 
 def test_without_a_mail_server_nothing_is_sent_and_everything_waits(app, client, clinic):

@@ -171,7 +171,8 @@ def messages_for_booking(booking_id: int) -> list[OutboxMessage]:
 
 
 def health_summary() -> dict:
-    """Counts for /readyz and the console: pending, failed, and the oldest due time."""
+    """Counts for /readyz and the console: pending, failed, the next attempt due, and since
+    when the oldest undelivered message has waited (its creation, however often it was tried)."""
     counts = dict(
         db.session.execute(
             select(OutboxMessage.status, func.count())
@@ -179,21 +180,22 @@ def health_summary() -> dict:
             .group_by(OutboxMessage.status)
         ).all()
     )
-    oldest = db.session.scalar(
-        select(func.min(OutboxMessage.next_attempt_at)).where(
+    oldest_due, waiting_since = db.session.execute(
+        select(func.min(OutboxMessage.next_attempt_at), func.min(OutboxMessage.created_at)).where(
             OutboxMessage.status == STATUS_PENDING
         )
-    )
-    if isinstance(oldest, str):  # SQLite returns an aggregate's datetime as text
-        oldest = datetime.fromisoformat(oldest)
+    ).one()
     return {
         "pending": counts.get(STATUS_PENDING, 0),
         "failed": counts.get(STATUS_FAILED, 0),
-        "oldest_due_at": _iso_utc(oldest) if oldest else None,
+        "oldest_due_at": _iso_utc(oldest_due) if oldest_due else None,
+        "waiting_since": _iso_utc(waiting_since) if waiting_since else None,
     }
 
 
-def _iso_utc(value: datetime) -> str:
+def _iso_utc(value: datetime | str) -> str:
+    if isinstance(value, str):  # SQLite returns an aggregate's datetime as text
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
