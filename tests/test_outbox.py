@@ -234,6 +234,43 @@ def test_a_temporary_refusal_backs_off_exponentially_then_fails_and_can_be_retri
     assert len(smtp.handler.wait_for(3)) == 3
 
 
+def test_failed_attempts_leave_no_manage_tokens_and_each_delivered_link_works(
+    app, client, clinic, smtp, frozen_clock
+):
+    app.config["MAIL_RETRY_MAX_SECONDS"] = 60
+    booking = book(client, clinic)
+    smtp.handler.refuse_with = "451 4.3.0 try again later"
+    for _attempt in range(4):  # an SMTP outage: every attempt refused
+        assert outbox.send_due().retrying == 3
+        frozen_clock.advance(timedelta(seconds=61))
+    app.config["MAIL_PORT"] = closed_port()  # then the server is down altogether
+    assert outbox.send_due().server_unavailable
+    assert manage_link_count(booking.id) == 0
+
+    app.config["MAIL_PORT"] = smtp.port
+    smtp.handler.refuse_with = None
+    frozen_clock.advance(timedelta(seconds=61))
+    assert outbox.send_due().sent == 3
+    lifecycle.reschedule_booking(
+        booking.id, key=slot_key_for(WEDNESDAY_11AM, clinic.clinician.id), actor="patient"
+    )
+    assert outbox.send_due().sent == 3
+    patient_mails = by_recipient(smtp.handler.wait_for(6))[VALID_DETAILS["email"]]
+    tokens = [mail.manage_token for mail in patient_mails]
+    assert len(tokens) == 2
+    assert None not in tokens
+    assert manage_link_count(booking.id) == 2  # one row per delivered patient email
+    for token in tokens:
+        assert client.get(f"/manage/{token}").status_code == 200
+
+
+def manage_link_count(booking_id: int) -> int:
+    from microsite.models import ManageLink
+
+    query = select(func.count()).select_from(ManageLink).where(ManageLink.booking_id == booking_id)
+    return db.session.scalar(query)
+
+
 def test_a_permanent_refusal_fails_at_once(app, client, clinic, smtp):
     booking = book(client, clinic)
     smtp.handler.refuse_with = "554 5.7.1 rejected"
