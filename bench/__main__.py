@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import engine, feeds, report, scenarios
+from . import engine, feeds, mail, report, scenarios
 from .http_load import wrk_path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -26,7 +26,9 @@ def main() -> int:
         print("bench: HTTP benchmarks under gunicorn and wrk ...", flush=True)
         http = scenarios.run_all(Path(workdir))
         feed_section = feeds.render(feeds.run(Path(workdir)))
-    generated = report.render(engine_result, http) + feed_section
+        print("bench: bookings with a hung mail server (bench/mail.py) ...", flush=True)
+        mail_section = mail.render(mail.run(Path(workdir)))
+    generated = report.render(engine_result, http) + feed_section + mail_section
     report.write(DOCS, generated)
     print(generated)
     print(f"bench: wrote {DOCS} in {time.monotonic() - began:.0f} s", flush=True)

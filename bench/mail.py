@@ -20,7 +20,7 @@ from tests.live_server import LiveServer, app_env
 
 from . import datasets
 from .http_load import WrkSettings, run_wrk, wrk_path
-from .scenarios import WORKERS, _booking_args, _booking_lua, _real_form
+from .scenarios import BENCH_ENV, WORKERS, _booking_args, _booking_lua, _real_form
 
 SETTINGS = WrkSettings(threads=2, connections=16, duration_s=10)
 WARMUP = WrkSettings(threads=2, connections=16, duration_s=2)
@@ -80,16 +80,37 @@ def run(workdir: Path) -> list[dict]:
             for label, extra in configs.items():
                 uri, clinic = databases[label]
                 first = round_number * 20000
-                runs.append(_run_once(label, uri, clinic, workdir, app_env(uri, **extra), first))
+                # BENCH_ENV as for every load test: wrk replays one form, which the bot guard
+                # would refuse (every run then measured 0 bookings/s).
+                env = app_env(uri, **BENCH_ENV, **extra)
+                runs.append(_run_once(label, uri, clinic, workdir, env, first))
     return runs
 
 
 def render(runs: list[dict]) -> str:
+    """The section `python -m bench` appends to docs/benchmarks.md's results."""
+    return "\n".join(
+        [
+            "",
+            "### Bookings while the mail server hangs (`bench/mail.py`)",
+            "",
+            f"SQLite, gunicorn `-w {WORKERS}`, `{SETTINGS.describe()}` after a "
+            f"{WARMUP.duration_s:g} s warm-up; no mail (`MAIL_SERVER` empty) and hung SMTP (a "
+            f"socket that never answers, `MAIL_TIMEOUT={MAIL_TIMEOUT_S}`), alternating, "
+            f"{ROUNDS} rounds.",
+            "",
+            table(runs),
+            "",
+        ]
+    )
+
+
+def table(runs: list[dict]) -> str:
     best = {
         label: max(r["rps"] for r in runs if r["label"] == label)
         for label in ("no mail", "hung SMTP")
     }
-    ratio = best["hung SMTP"] / best["no mail"]
+    ratio = best["hung SMTP"] / best["no mail"] if best["no mail"] else 0.0
     lines = [
         "| run | bookings/s (303s) | p95 ms | rows written | other responses | problems |",
         "|---|---|---|---|---|---|",
@@ -100,7 +121,10 @@ def render(runs: list[dict]) -> str:
             f"{r['other']} | {', '.join(r['problems']) or 'none'} |"
         )
     lines.append("")
-    verdict = "met" if ratio >= 0.9 else "missed"
+    if not best["no mail"]:
+        lines.append("No booking succeeded without mail, so there is no ratio: MISSED.")
+        return "\n".join(lines)
+    verdict = "met" if ratio >= 0.9 else "MISSED"
     lines.append(
         f"Best hung-SMTP run / best no-mail run: **{ratio:.2f}** (target ≥ 0.90: {verdict})."
     )

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import DEFAULTS, check_secret_key, default_trusted_hosts
+from .config import DEFAULTS, apply_environment, check_secret_key, default_trusted_hosts
 from .database import configure_engine, engine_options
 from .extensions import csrf, db, migrate
 
@@ -20,6 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("MICROSITE")
+        apply_environment(app.config)  # text settings verbatim, yes/no strictly
     else:
         app.config.from_mapping(test_config)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):

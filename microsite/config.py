@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -158,6 +161,37 @@ DEFAULTS: dict[str, object] = {
     # Seconds between looks at the content files' mtimes (0 = every request): edits show after.
     "CONTENT_CHECK_SECONDS": 1,
 }
+
+
+ENV_PREFIX = "MICROSITE_"
+
+# Settings read from the environment exactly as written, never parsed: every key whose default
+# is text, plus text settings whose default is None. Flask's from_prefixed_env parses values as
+# JSON, which turned MICROSITE_MAIL_PASSWORD=123e4 into the float 12340.0 and a numeric
+# SECRET_KEY into an int.
+STRING_SETTINGS = frozenset(
+    [key for key, value in DEFAULTS.items() if isinstance(value, str)]
+    + ["SQLALCHEMY_DATABASE_URI", "LOG_FORMAT"]
+)
+BOOLEAN_SETTINGS = frozenset(key for key, value in DEFAULTS.items() if isinstance(value, bool))
+
+
+def apply_environment(config: MutableMapping, environ: Mapping[str, str] = os.environ) -> None:
+    """Fix up what `from_prefixed_env` made of MICROSITE_* text and yes/no settings.
+
+    Text settings take the variable's value verbatim. A yes/no setting must be JSON `true` or
+    `false`: Flask would keep `False` as the (truthy) string "False", so it is refused instead.
+    """
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :]
+        if key in STRING_SETTINGS:
+            config[key] = raw
+        elif key in BOOLEAN_SETTINGS and raw not in ("true", "false"):
+            raise ConfigError(f"{name} must be true or false, not {raw!r}.")
+        elif key in BOOLEAN_SETTINGS:
+            config[key] = json.loads(raw)
 
 
 def duration_setting(value: object) -> timedelta:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
+
+# "530 Authentication required" (RFC 4954) in answer to MAIL FROM.
+AUTH_REQUIRED = 530
 
 
 class ServerUnavailableError(Exception):
@@ -34,7 +37,7 @@ class SmtpSettings:
     use_tls: bool = False
     use_ssl: bool = False
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a repr, a log or a traceback
     timeout: float = 10.0
 
     @classmethod
@@ -78,7 +81,14 @@ class SmtpConnection:
         except smtplib.SMTPRecipientsRefused as error:
             permanent = all(reply[0] >= 500 for reply in error.recipients.values())
             raise MessageRefusedError(describe(error), permanent=permanent) from None
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
+        except smtplib.SMTPSenderRefused as error:
+            if error.smtp_code == AUTH_REQUIRED:
+                # Not this message's fault: the server wants a login we did not give. Every
+                # message would get the same answer, so stop the pass and keep them all.
+                self.close()
+                raise ServerUnavailableError(describe(error)) from None
+            raise MessageRefusedError(describe(error), permanent=error.smtp_code >= 500) from None
+        except smtplib.SMTPDataError as error:
             raise MessageRefusedError(describe(error), permanent=error.smtp_code >= 500) from None
         except smtplib.SMTPNotSupportedError as error:
             # A non-ASCII address and a server without SMTPUTF8: it will never go through.

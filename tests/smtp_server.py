@@ -22,6 +22,8 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
+    encrypted: bool = False  # the message came over TLS (STARTTLS or from the first byte)
+    login: str | None = None  # the AUTH user name, when the client logged in
 
     @property
     def message(self) -> EmailMessage:
@@ -46,7 +48,13 @@ class RecordingHandler:
             await asyncio.sleep(self.delay)
         with self._lock:
             self.received.append(
-                Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.content))
+                Received(
+                    envelope.mail_from,
+                    tuple(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    encrypted=server.transport.get_extra_info("ssl_object") is not None,
+                    login=session.auth_data if session.authenticated else None,
+                )
             )
         return "250 Message accepted for delivery"
 
@@ -63,11 +71,17 @@ class RecordingHandler:
 
 
 @contextmanager
-def smtp_server(delay: float = 0.0) -> Iterator[tuple[int, RecordingHandler]]:
-    """An aiosmtpd server on a free loopback port; yields (port, handler)."""
+def smtp_server(delay: float = 0.0, **options) -> Iterator[tuple[int, RecordingHandler]]:
+    """An aiosmtpd server on a free loopback port; yields (port, handler).
+
+    `options` go to aiosmtpd's Controller: `ssl_context` for TLS from the first byte,
+    `tls_context` / `require_starttls` for STARTTLS, `authenticator` / `auth_required` for AUTH.
+    """
     handler = RecordingHandler(delay)
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True, **options
+    )
     controller.start()
     try:
         yield port, handler

@@ -37,12 +37,63 @@ def test_defaults_then_instance_file_then_environment(instance_dir, monkeypatch)
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance_dir}/microsite.sqlite3"
 
 
-def test_environment_values_are_parsed_as_python_literals(instance_dir, monkeypatch):
+def test_environment_numbers_and_switches_are_parsed_as_json(instance_dir, monkeypatch):
     monkeypatch.setenv("MICROSITE_SECRET_KEY", "from-env")
     monkeypatch.setenv("MICROSITE_BOOKING_MIN_FILL_SECONDS", "5")
+    monkeypatch.setenv("MICROSITE_MAIL_USE_TLS", "true")
+    monkeypatch.setenv("MICROSITE_TRUSTED_HOSTS", '["a.example", "b.example"]')
     app = create_app()
     assert app.config["BOOKING_MIN_FILL_SECONDS"] == 5
+    assert app.config["MAIL_USE_TLS"] is True
+    assert app.config["TRUSTED_HOSTS"] == ["a.example", "b.example"]
     assert app.config["SECRET_KEY"] == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("SECRET_KEY", "1234567890123456789012345678901234567890"),
+        ("MAIL_PASSWORD", "123e4"),
+        ("MAIL_PASSWORD", "true"),
+        ("MAIL_USERNAME", "007"),
+        ("MAIL_SERVER", "null"),
+        ("CLINIC_BOOKING_MAILBOX", '"quoted"@example.org'),
+        ("CLINIC_POSTCODE", "04101"),
+        ("CLINIC_PHONE", "12075550142"),
+        ("SQLALCHEMY_DATABASE_URI", "sqlite:////tmp/x.sqlite3"),
+        ("SITE_URL", "https://1e3.example"),
+    ],
+)
+def test_text_settings_from_the_environment_are_taken_verbatim(
+    instance_dir, monkeypatch, key, value
+):
+    monkeypatch.setenv("MICROSITE_SECRET_KEY", "from-env")
+    monkeypatch.setenv(f"MICROSITE_{key}", value)
+    app = create_app()
+    assert app.config[key] == value
+
+
+def test_every_text_default_is_read_verbatim():
+    from flask import Config
+
+    from microsite.config import DEFAULTS, apply_environment
+
+    text_keys = [key for key, default in DEFAULTS.items() if isinstance(default, str)]
+    assert {"SECRET_KEY", "MAIL_PASSWORD", "MAIL_USERNAME", "MAIL_SERVER"} <= set(text_keys)
+    environ = {f"MICROSITE_{key}": "1e3" for key in text_keys}
+    config = Config(".")
+    config.from_mapping({key: 1000.0 for key in text_keys})  # what JSON made of "1e3"
+    apply_environment(config, environ)
+    assert {key: config[key] for key in text_keys} == dict.fromkeys(text_keys, "1e3")
+
+
+@pytest.mark.parametrize("value", ["False", "0", "no", ""])
+def test_a_switch_that_is_not_json_true_or_false_is_refused(instance_dir, monkeypatch, value):
+    # Flask would keep "False" as a string, which is truthy: STARTTLS "off" would be on.
+    monkeypatch.setenv("MICROSITE_SECRET_KEY", "from-env")
+    monkeypatch.setenv("MICROSITE_MAIL_USE_TLS", value)
+    with pytest.raises(ConfigError, match="MICROSITE_MAIL_USE_TLS must be true or false"):
+        create_app()
 
 
 def test_refuses_to_start_with_the_development_secret(instance_dir, monkeypatch):

@@ -21,7 +21,7 @@ from tests_support import csrf_token
 
 from microsite.extensions import db
 from microsite.models import Booking, OutboxMessage
-from microsite.services import lifecycle, outbox
+from microsite.services import lifecycle, outbox, reminders
 
 TUESDAY_9AM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 WEDNESDAY_11AM = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
@@ -128,31 +128,49 @@ def test_one_pass_delivers_imip_to_the_patient_the_clinician_and_the_clinic(clie
     assert outbox.send_due().sent == 0  # nothing twice
 
 
-def test_subjects_titles_and_staff_emails_reveal_nothing(client, clinic, smtp):
+def test_subjects_titles_and_staff_emails_reveal_nothing(
+    client, frozen_clock, make_clinician, make_consultation_type, smtp
+):
+    # Names that would give the treatment away if they leaked into a title: the type's and
+    # the clinician's. Every kind of message is sent: confirmation, invite, reschedule,
+    # reminder and cancellation.
+    clinic = SimpleNamespace(
+        clinician=make_clinician(name="Dr. Psychiatrist Depression", email="a.quinn@example.test"),
+        type=make_consultation_type(name="Ketamine assessment"),
+    )
     booking = book(client, clinic)
     lifecycle.reschedule_booking(
         booking.id, key=slot_key_for(WEDNESDAY_11AM, clinic.clinician.id), actor="patient"
     )
+    outbox.send_due()
+    frozen_clock.advance(WEDNESDAY_11AM - timedelta(hours=23) - frozen_clock())
+    assert reminders.queue_due_reminders() == 1
+    outbox.send_due()  # the reminder goes before the cancellation makes it moot
     lifecycle.cancel_booking(booking.id, actor="cli")
     outbox.send_due()
-    mails = by_recipient(smtp.handler.wait_for(9))
+    mails = by_recipient(smtp.handler.wait_for(10))
+    sent = [(address, mail) for address, items in mails.items() for mail in items]
+    assert len(sent) == 10
+    kinds = {m.kind for m in outbox.messages_for_booking(booking.id) if m.status == "sent"}
+    assert kinds == {"confirmation", "invite", "update", "reminder", "cancellation"}
     private = [VALID_DETAILS["full_name"], VALID_DETAILS["email"], "555", VALID_DETAILS["note"]]
-    for address, items in mails.items():
-        for mail in items:
-            titles = [mail.subject, str(mail.event["SUMMARY"])]
-            for title in titles:
-                assert not REVEALING.search(title), title
-                assert "Jane" not in title
-                assert "Psychiatry" not in title
-            if address != VALID_DETAILS["email"]:  # staff: not one patient fact anywhere
-                event = mail.event
-                shown = [str(event.get(name, "")) for name in ("DESCRIPTION", "LOCATION")]
-                for part in (mail.text, mail.html, mail.ics.decode()):
-                    for fact in private:
-                        assert fact not in part, (fact, address)
-                # What a reader sees (the PRODID and the mailbox's domain are not shown).
-                for part in (mail.text, mail.html, *shown):
-                    assert not REVEALING.search(part), part
+    names = [VALID_DETAILS["full_name"], *VALID_DETAILS["full_name"].split()]
+    for address, mail in sent:
+        titles = [mail.subject] + ([str(mail.event["SUMMARY"])] if mail.ics else [])
+        for title in titles:
+            assert not REVEALING.search(title), title
+            assert not any(name in title for name in names), title
+            assert "Psychiatry" not in title
+        if address != VALID_DETAILS["email"]:  # staff: not one patient fact anywhere
+            event = mail.event
+            shown = [str(event.get(name, "")) for name in ("DESCRIPTION", "LOCATION")]
+            for part in (mail.text, mail.html, mail.ics.decode()):
+                for fact in private:
+                    assert fact not in part, (fact, address)
+            # What a reader sees (the PRODID and the mailbox's domain are not shown). The
+            # clinician's own name may be in the body of their invite; nothing else may.
+            for part in (mail.text, mail.html, *shown):
+                assert not REVEALING.search(part.replace(clinic.clinician.name, "")), part
 
 
 def test_create_reschedule_cancel_is_one_uid_with_sequence_0_1_2(client, clinic, smtp):
@@ -216,7 +234,12 @@ def test_a_temporary_refusal_backs_off_exponentially_then_fails_and_can_be_retri
     assert {(m.status, m.attempts, m.last_error) for m in messages} == {
         ("failed", 3, "SMTPDataError 451")
     }
-    assert outbox.health_summary() == {"pending": 0, "failed": 3, "oldest_due_at": None}
+    assert outbox.health_summary() == {
+        "pending": 0,
+        "failed": 3,
+        "oldest_due_at": None,
+        "waiting_since": None,
+    }
     failures = [r for r in caplog.records if r.getMessage() == "email failed for good"]
     assert len(failures) == 3
     assert all(r.booking_id == booking.id for r in failures)
@@ -227,6 +250,43 @@ def test_a_temporary_refusal_backs_off_exponentially_then_fails_and_can_be_retri
         assert outbox.retry_message(message.id).status == "pending"
     assert outbox.send_due().sent == 3
     assert len(smtp.handler.wait_for(3)) == 3
+
+
+def test_failed_attempts_leave_no_manage_tokens_and_each_delivered_link_works(
+    app, client, clinic, smtp, frozen_clock
+):
+    app.config["MAIL_RETRY_MAX_SECONDS"] = 60
+    booking = book(client, clinic)
+    smtp.handler.refuse_with = "451 4.3.0 try again later"
+    for _attempt in range(4):  # an SMTP outage: every attempt refused
+        assert outbox.send_due().retrying == 3
+        frozen_clock.advance(timedelta(seconds=61))
+    app.config["MAIL_PORT"] = closed_port()  # then the server is down altogether
+    assert outbox.send_due().server_unavailable
+    assert manage_link_count(booking.id) == 0
+
+    app.config["MAIL_PORT"] = smtp.port
+    smtp.handler.refuse_with = None
+    frozen_clock.advance(timedelta(seconds=61))
+    assert outbox.send_due().sent == 3
+    lifecycle.reschedule_booking(
+        booking.id, key=slot_key_for(WEDNESDAY_11AM, clinic.clinician.id), actor="patient"
+    )
+    assert outbox.send_due().sent == 3
+    patient_mails = by_recipient(smtp.handler.wait_for(6))[VALID_DETAILS["email"]]
+    tokens = [mail.manage_token for mail in patient_mails]
+    assert len(tokens) == 2
+    assert None not in tokens
+    assert manage_link_count(booking.id) == 2  # one row per delivered patient email
+    for token in tokens:
+        assert client.get(f"/manage/{token}").status_code == 200
+
+
+def manage_link_count(booking_id: int) -> int:
+    from microsite.models import ManageLink
+
+    query = select(func.count()).select_from(ManageLink).where(ManageLink.booking_id == booking_id)
+    return db.session.scalar(query)
 
 
 def test_a_permanent_refusal_fails_at_once(app, client, clinic, smtp):
@@ -276,6 +336,7 @@ def test_readyz_reports_the_outbox(client, clinic):
         "pending": 3,
         "failed": 0,
         "oldest_due_at": "2026-11-30T13:00:00Z",
+        "waiting_since": "2026-11-30T13:00:00Z",
     }
 
 
@@ -288,6 +349,36 @@ def test_readyz_says_503_when_email_has_stopped_going_out(app, client, clinic, f
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["outbox"]["ok"] is False
+
+
+def test_readyz_says_503_when_the_server_refuses_every_message_for_too_long(
+    app, client, clinic, smtp, frozen_clock
+):
+    # Each refusal backs the message off, so its next attempt is always in the future and
+    # nothing is ever "overdue"; what matters is how long the patient has waited.
+    app.config["MAIL_RETRY_MAX_SECONDS"] = 120
+    stuck_after = app.config["OUTBOX_STUCK_AFTER_SECONDS"]
+    smtp.handler.refuse_with = "451 4.3.0 try again later"
+    book(client, clinic)
+    first_pass = frozen_clock()
+    while frozen_clock() - first_pass <= timedelta(seconds=stuck_after):
+        report = outbox.send_due()
+        assert (report.sent, report.retrying, report.failed) == (0, 3, 0)
+        next_due = datetime.fromisoformat(outbox.health_summary()["oldest_due_at"])
+        assert next_due > frozen_clock()  # never overdue
+        frozen_clock.advance(timedelta(seconds=120))
+    outbox.send_due()  # refused again: each message is due in two minutes
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    outbox_check = response.get_json()["checks"]["outbox"]
+    assert outbox_check["ok"] is False
+    assert outbox_check["waiting_since"] == "2026-11-30T13:00:00Z"
+    assert outbox_check["error"] == "email is not going out"
+
+    smtp.handler.refuse_with = None  # the server takes mail again: ready once it has gone
+    frozen_clock.advance(timedelta(seconds=120))
+    assert outbox.send_due().sent == 3
+    assert client.get("/readyz").status_code == 200
 
 
 def test_without_a_mail_server_nothing_is_sent_and_everything_waits(app, client, clinic):

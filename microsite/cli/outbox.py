@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
-import time
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask, current_app
@@ -31,18 +34,36 @@ def send_command() -> None:
     "--interval", type=float, default=None, help="Seconds between passes (MAIL_POLL_SECONDS)."
 )
 def run_command(interval: float | None) -> None:
-    """Send what is due, then keep looking every --interval seconds until stopped."""
+    """Send what is due, then keep looking every --interval seconds until stopped.
+
+    SIGTERM (systemd's stop) or Ctrl-C: the pass under way finishes, then the command exits 0.
+    """
     from ..services import outbox
 
     pause = interval if interval is not None else float(current_app.config["MAIL_POLL_SECONDS"])
-    try:
-        while True:
+    with _stop_requested() as stopping:
+        while not stopping.is_set():
             report = outbox.send_due()
             if report.sent or report.failed or report.retrying:
                 click.echo(f"outbox: {report}")
-            time.sleep(pause)
-    except KeyboardInterrupt:
-        click.echo("outbox: stopped")
+            stopping.wait(pause)
+    click.echo("outbox: stopped")
+
+
+@contextmanager
+def _stop_requested() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT instead of the default (die, or KeyboardInterrupt
+    mid-pass): a message the server has accepted is then always marked sent before exit."""
+    stopping = threading.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.getsignal(number) for number in signals}
+    for number in signals:
+        signal.signal(number, lambda _number, _frame: stopping.set())
+    try:
+        yield stopping
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @outbox_group.command("retry")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from .. import clock
 from ..database import write_transaction
@@ -32,7 +32,7 @@ from ..mail_transport import (
     SmtpConnection,
     SmtpSettings,
 )
-from ..models import Booking, OutboxMessage
+from ..models import Booking, ManageLink, OutboxMessage
 from ..models.outbox import (
     KIND_CANCELLATION,
     KIND_CONFIRMATION,
@@ -172,7 +172,8 @@ def messages_for_booking(booking_id: int) -> list[OutboxMessage]:
 
 
 def health_summary() -> dict:
-    """Counts for /readyz and the console: pending, failed, and the oldest due time."""
+    """Counts for /readyz and the console: pending, failed, the next attempt due, and since
+    when the oldest undelivered message has waited (its creation, however often it was tried)."""
     counts = dict(
         db.session.execute(
             select(OutboxMessage.status, func.count())
@@ -180,21 +181,22 @@ def health_summary() -> dict:
             .group_by(OutboxMessage.status)
         ).all()
     )
-    oldest = db.session.scalar(
-        select(func.min(OutboxMessage.next_attempt_at)).where(
+    oldest_due, waiting_since = db.session.execute(
+        select(func.min(OutboxMessage.next_attempt_at), func.min(OutboxMessage.created_at)).where(
             OutboxMessage.status == STATUS_PENDING
         )
-    )
-    if isinstance(oldest, str):  # SQLite returns an aggregate's datetime as text
-        oldest = datetime.fromisoformat(oldest)
+    ).one()
     return {
         "pending": counts.get(STATUS_PENDING, 0),
         "failed": counts.get(STATUS_FAILED, 0),
-        "oldest_due_at": _iso_utc(oldest) if oldest else None,
+        "oldest_due_at": _iso_utc(oldest_due) if oldest_due else None,
+        "waiting_since": _iso_utc(waiting_since) if waiting_since else None,
     }
 
 
-def _iso_utc(value: datetime) -> str:
+def _iso_utc(value: datetime | str) -> str:
+    if isinstance(value, str):  # SQLite returns an aggregate's datetime as text
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -263,18 +265,21 @@ def send_due(*, max_messages: int | None = None) -> SendReport:
             batch = _claim(claim_id, report.attempted, int(config["MAIL_BATCH_SIZE"]))
             if not batch:
                 break
+            accepted: set[int] = set()
             for message, token in batch:
                 if not _lease_holds(message, settings.timeout):
                     break  # the rest are released below and claimed afresh
                 report.attempted.add(message.id)
                 try:
-                    _deliver(message, token, connection, claim_id, report)
+                    if _deliver(message, token, connection, claim_id, report):
+                        accepted.add(message.id)
                 except ServerUnavailableError as error:
                     report.server_unavailable = True
                     _record_failure(message, claim_id, str(error), permanent=False)
                     report.retrying += 1
                     break
-            _release(claim_id)
+            # A token whose email did not go out exists nowhere else: drop its row.
+            _release(claim_id, [t for m, t in batch if t and m.id not in accepted])
             if report.server_unavailable:
                 log.warning(
                     "SMTP server unavailable; outbox pass stopped",
@@ -287,7 +292,8 @@ def send_due(*, max_messages: int | None = None) -> SendReport:
 
 
 def _claim(claim_id: str, exclude: set[int], limit: int) -> list[tuple[OutboxMessage, str | None]]:
-    """Lease up to `limit` due messages in one UPDATE; issue the patients' manage tokens."""
+    """Lease up to `limit` due messages in one UPDATE; issue the patients' manage tokens
+    (`send_due` withdraws those whose email is not accepted this pass)."""
     now = clock.now()
     lease_until = now + timedelta(seconds=float(current_app.config["MAIL_LEASE_SECONDS"]))
     unclaimed = (
@@ -345,7 +351,8 @@ def _deliver(
     connection: SmtpConnection,
     claim_id: str,
     report: SendReport,
-) -> None:
+) -> bool:
+    """Build and send one message and record the outcome; True when the server accepted it."""
     ids = {"message_id": message.id, "booking_id": message.booking_id}
     try:
         email = notifications.render(
@@ -356,13 +363,13 @@ def _deliver(
     except notifications.NotApplicableError:
         _finish(message, claim_id, STATUS_SKIPPED, "no longer applies")
         report.skipped += 1
-        return
+        return False
     except (ValueError, LookupError) as error:
         # A message that cannot be built never will be: fail it now, say so, go on.
         _record_failure(message, claim_id, f"cannot build: {type(error).__name__}", permanent=True)
         report.failed += 1
         log.error("outbox message cannot be built", extra={"event": "outbox.failed", **ids})
-        return
+        return False
     try:
         connection.send(email)
     except MessageRefusedError as error:
@@ -371,10 +378,11 @@ def _deliver(
             report.failed += 1
         else:
             report.retrying += 1
-        return
+        return False
     _finish(message, claim_id, STATUS_SENT, "", message_id=email["Message-ID"])
     report.sent += 1
     log.info("email sent", extra={"event": "outbox.sent", "kind": message.kind, **ids})
+    return True
 
 
 def _finish(
@@ -444,9 +452,13 @@ def _record_failure(message: OutboxMessage, claim_id: str, error: str, *, perman
     return gave_up
 
 
-def _release(claim_id: str) -> None:
-    """Hand back whatever this claim still holds (unsent), for the next pass or sender."""
+def _release(claim_id: str, unused_tokens: list[str]) -> None:
+    """Hand back whatever this claim still holds (unsent), for the next pass or sender, and
+    withdraw the manage tokens minted for emails that did not go out."""
     with write_transaction():
+        if unused_tokens:
+            hashes = sorted(manage_links.token_hash(token) for token in unused_tokens)
+            db.session.execute(delete(ManageLink).where(ManageLink.token_hash.in_(hashes)))
         db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.leased_by == claim_id)

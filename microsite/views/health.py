@@ -73,22 +73,25 @@ def storage_check(_budget: float) -> dict:
 
 
 def outbox_check(budget: float) -> dict:
-    """Email is flowing: nothing due has waited longer than OUTBOX_STUCK_AFTER_SECONDS.
+    """Email is flowing: no undelivered message has waited longer than OUTBOX_STUCK_AFTER_SECONDS.
 
     Bookings never wait for email, but a stuck outbox means patients are not getting their
-    confirmations, so monitoring must see it. Failed messages are reported (staff retry them
-    in the console) without making the site unready: a retry, not a restart, fixes them.
+    confirmations, so monitoring must see it. The wait counts from the message's creation, not
+    its next attempt: a server that answers every message with a 4xx gets each one retried
+    later and later, so none is ever overdue, yet nothing has gone out for hours. Failed
+    messages are reported (staff retry them in the console) without making the site unready:
+    a retry, not a restart, fixes them.
     """
     from ..services.outbox import health_summary
 
     with stall_guard.limit(budget):
         summary = health_summary()
     config = current_app.config
-    oldest = summary["oldest_due_at"]
+    since = summary["waiting_since"]
     stuck = (
         bool(config["MAIL_SERVER"])
-        and oldest is not None
-        and (clock.now() - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds()
+        and since is not None
+        and (clock.now() - datetime.fromisoformat(since.replace("Z", "+00:00"))).total_seconds()
         > float(config["OUTBOX_STUCK_AFTER_SECONDS"])
     )
     return {"ok": not stuck, **summary, **({"error": "email is not going out"} if stuck else {})}
