@@ -119,7 +119,10 @@ _axe = Axe()
 
 
 def assert_accessible(page: Page, label: str = "") -> None:
-    """Zero axe-core violations at WCAG 2.2 A and AA on the page as it is now."""
+    """Zero axe-core violations at WCAG 2.2 A and AA on the page as it is now.
+
+    axe is a script: in a context without JavaScript it would wait for ever, so do not call it
+    there (the same pages are checked in a scenario with JavaScript)."""
     results = _axe.run(
         page,
         options={"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]},
