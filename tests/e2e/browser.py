@@ -153,3 +153,18 @@ FOCUSED_JS = """() => {
 def focused(page: Page) -> dict:
     """What has focus (tag, id, text, href) and whether it draws an outline or a box-shadow."""
     return page.evaluate(FOCUSED_JS)
+
+
+MAX_TABS = 120  # a keyboard path longer than this is itself a failure
+
+
+def tab_until(page: Page, wanted, what: str) -> dict:
+    """Press Tab until `wanted(focused element)`; every stop must show where focus is."""
+    for _ in range(MAX_TABS):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if now["tag"] != "body":
+            assert now["visible"], f"focus is invisible on {now}"
+        if wanted(now):
+            return now
+    raise AssertionError(f"{what} not reached in {MAX_TABS} presses of Tab")
