@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +115,19 @@ class Watched:
 
     def close(self) -> None:
         self.context.close()
+
+
+@contextmanager
+def private_context(browser: Browser, origin: str, **options) -> Iterator[Watched]:
+    """A recorded context for a fixture wider than one test (the `watched` fixture is per
+    test); it must have stayed private when the block ends."""
+    options.setdefault("viewport", DESKTOP)
+    context = Watched.open(browser, origin, base_url=origin, **options)
+    try:
+        yield context
+    finally:
+        context.close()
+    context.assert_private()
 
 
 _axe = Axe()

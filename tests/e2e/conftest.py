@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser import DESKTOP, Watched, launch_chromium, remove_profile
+from browser import DESKTOP, Watched, launch_chromium, private_context, remove_profile
 from console import ADMIN, SignedIn, create_account, enrol, enter_password
 from live_server import LiveServer, app_env, migrate, postgres_database, run_flask
 from playwright.sync_api import Browser, sync_playwright
@@ -108,13 +108,8 @@ def admin(browser, e2e_server) -> SignedIn:
     """An administrator who signed in and set up the authenticator through the pages; a
     context opened with `watched(storage_state=admin.state)` is signed in as them."""
     create_account(e2e_server, ADMIN)
-    context = Watched.open(browser, e2e_server.url, base_url=e2e_server.url, viewport=DESKTOP)
-    try:
+    with private_context(browser, e2e_server.url) as context:
         page = context.new_page()
         enter_password(page, ADMIN)
         secret, _codes = enrol(page)
-        signed_in = SignedIn(ADMIN, secret, context.context.storage_state())
-    finally:
-        context.close()
-    context.assert_private()
-    return signed_in
+        return SignedIn(ADMIN, secret, context.context.storage_state())
