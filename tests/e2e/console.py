@@ -82,3 +82,21 @@ def enrol(page: Page) -> tuple[str, list[str]]:
     page.get_by_role("link", name=re.compile("^I have saved them")).click()
     page.wait_for_url(re.compile(r"/staff/day/\d{4}-\d{2}-\d{2}$"))
     return secret, codes
+
+
+WEEKS_AHEAD = 3  # the first free time is in the week the picker opens on, or the next
+
+
+def week_with(page: Page, text: str):
+    """From a console page, the Week view, then following weeks until a booking shows `text`;
+    that booking's link in the grid."""
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Week").click()
+    page.wait_for_url(re.compile(r"/staff/week/\d{4}-\d{2}-\d{2}$"))
+    entry = page.locator(".cal-col a", has_text=text)
+    for _ in range(WEEKS_AHEAD):
+        if entry.count():
+            break
+        with page.expect_navigation():
+            page.get_by_role("link", name=re.compile("^Next week")).click()
+    expect(entry.first).to_be_visible()
+    return entry.first

@@ -12,6 +12,7 @@ from browser import assert_accessible, tab_until
 from console import (
     FRONT_DESK,
     PASSWORD,
+    WEEKS_AHEAD,
     create_account,
     current_code,
     read_recovery_codes,
@@ -24,7 +25,6 @@ pytestmark = pytest.mark.slow
 
 VIDEO = "Initial consultation — video"
 PATIENT_NAME = "Ada Example-Console"  # fictional, and found nowhere else in the week
-WEEKS_AHEAD = 3  # the first free time is within the week the picker opens on, or the next
 
 
 def test_front_desk_signs_in_with_a_second_factor_and_opens_a_new_booking(watched, e2e_server):
