@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -132,6 +132,13 @@ def seeded(browser, e2e_server, admin) -> Seeded:
         engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def admin_page(browser, e2e_server, admin) -> Iterator[Page]:
+    """One signed-in page for the module's many visits (a context per visit costs time)."""
+    with private_context(browser, e2e_server.url, storage_state=admin.state) as context:
+        yield context.new_page()
+
+
 def _path(rule: Rule, seeded: Seeded) -> str:
     """The rule's URL with its parameters filled; fails when one has no value."""
     needed = sorted(rule.arguments - set(rule.defaults or {}))
@@ -216,11 +223,11 @@ def _rule_id(rule: Rule) -> str:
 
 
 @pytest.mark.parametrize("rule", STAFF_RULES, ids=_rule_id)
-def test_every_staff_page_is_accessible(watched, admin, seeded, rule):
+def test_every_staff_page_is_accessible(watched, admin, admin_page, seeded, rule):
     if rule.endpoint in SIGN_IN_STEPS:
         SIGN_IN_STEPS[rule.endpoint](watched().new_page(), seeded, admin.totp_secret)
         return
-    page = watched(storage_state=admin.state).new_page()
+    page = admin_page
     path = _path(rule, seeded)
     if rule.endpoint in DOWNLOADS:
         linked_from, extension = DOWNLOADS[rule.endpoint]
@@ -240,8 +247,8 @@ def test_every_staff_page_is_accessible(watched, admin, seeded, rule):
 
 
 @pytest.mark.parametrize("label", MORE_PAGES)
-def test_staff_pages_in_other_states_are_accessible(watched, admin, seeded, label):
-    page = watched(storage_state=admin.state).new_page()
+def test_staff_pages_in_other_states_are_accessible(admin_page, seeded, label):
+    page = admin_page
     path, status = MORE_PAGES[label]
     response = page.goto(path(seeded))
     assert response.status == status
@@ -251,8 +258,8 @@ def test_staff_pages_in_other_states_are_accessible(watched, admin, seeded, labe
 
 
 @pytest.mark.parametrize("label", FORMS_WITH_ERRORS)
-def test_staff_forms_showing_their_errors_are_accessible(watched, admin, seeded, label):
-    page = watched(storage_state=admin.state).new_page()
+def test_staff_forms_showing_their_errors_are_accessible(admin_page, seeded, label):
+    page = admin_page
     path, button = FORMS_WITH_ERRORS[label]
     page.goto(path(seeded))
     page.get_by_role("button", name=button, exact=True).click()
