@@ -78,13 +78,20 @@ def app_env(database_uri: str, **extra: str) -> dict[str, str]:
 
 
 def run_flask(
-    args: Sequence[str], env: dict[str, str], *, app: str = "microsite", timeout: float = 60
+    args: Sequence[str],
+    env: dict[str, str],
+    *,
+    app: str = "microsite",
+    timeout: float = 60,
+    input: str | None = None,  # noqa: A002 - subprocess.run's own name for standard input
 ) -> subprocess.CompletedProcess:
-    """Run `flask --app <app> <args>` to completion; raise with its output if it fails."""
+    """Run `flask --app <app> <args>` to completion (`input` on its standard input); raise
+    with its output if it fails."""
     result = subprocess.run(
         [str(VENV_BIN / "flask"), "--app", app, *args],
         cwd=REPO_ROOT,
         env=env,
+        input=input,
         capture_output=True,
         text=True,
         timeout=timeout,

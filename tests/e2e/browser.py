@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,11 +117,27 @@ class Watched:
         self.context.close()
 
 
+@contextmanager
+def private_context(browser: Browser, origin: str, **options) -> Iterator[Watched]:
+    """A recorded context for a fixture wider than one test (the `watched` fixture is per
+    test); it must have stayed private when the block ends."""
+    options.setdefault("viewport", DESKTOP)
+    context = Watched.open(browser, origin, base_url=origin, **options)
+    try:
+        yield context
+    finally:
+        context.close()
+    context.assert_private()
+
+
 _axe = Axe()
 
 
 def assert_accessible(page: Page, label: str = "") -> None:
-    """Zero axe-core violations at WCAG 2.2 A and AA on the page as it is now."""
+    """Zero axe-core violations at WCAG 2.2 A and AA on the page as it is now.
+
+    axe is a script: in a context without JavaScript it would wait for ever, so do not call it
+    there (the same pages are checked in a scenario with JavaScript)."""
     results = _axe.run(
         page,
         options={"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]},
@@ -150,3 +168,18 @@ FOCUSED_JS = """() => {
 def focused(page: Page) -> dict:
     """What has focus (tag, id, text, href) and whether it draws an outline or a box-shadow."""
     return page.evaluate(FOCUSED_JS)
+
+
+MAX_TABS = 120  # a keyboard path longer than this is itself a failure
+
+
+def tab_until(page: Page, wanted, what: str) -> dict:
+    """Press Tab until `wanted(focused element)`; every stop must show where focus is."""
+    for _ in range(MAX_TABS):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if now["tag"] != "body":
+            assert now["visible"], f"focus is invisible on {now}"
+        if wanted(now):
+            return now
+    raise AssertionError(f"{what} not reached in {MAX_TABS} presses of Tab")

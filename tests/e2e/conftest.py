@@ -6,9 +6,11 @@ is set (as in CI). It uses the real clock, so scenarios never name a date: they 
 the picker offers. The demo schedule (two clinicians, weekdays, 60 days ahead) always has free
 times within the first week the picker opens on.
 
-Later scenarios plug in here: a staff console or manage-link scenario uses `e2e_server` (its
-`url`, and `flask(...)` to run a command such as creating a staff account against the same
-database) and `watched` for a private, recorded browser context.
+Scenarios use `e2e_server` (its `url`, and `flask(...)` to run a command such as creating a
+staff account or sending the outbox against the same database) and `watched` for a private,
+recorded browser context. `mail` is a real SMTP server in the test process: `flask outbox send`
+delivers the patients' emails to it, so the manage link a scenario opens is the one the patient
+received. `admin` is a console administrator, signed in (and enrolled) once through the pages.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser import DESKTOP, Watched, launch_chromium, remove_profile
+from browser import DESKTOP, Watched, launch_chromium, private_context, remove_profile
+from console import ADMIN, SignedIn, create_account, enrol, enter_password
 from live_server import LiveServer, app_env, migrate, postgres_database, run_flask
 from playwright.sync_api import Browser, sync_playwright
+from smtp_server import RecordingHandler, smtp_server
 
 PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
 
@@ -36,9 +40,14 @@ class E2EServer:
     def url(self) -> str:
         return self.server.url
 
-    def flask(self, *args: str):
-        """Run `flask --app microsite <args>` against the server's database."""
-        return run_flask(list(args), self.env)
+    def flask(self, *args: str, input: str | None = None, **env: str):  # noqa: A002
+        """Run `flask --app microsite <args>` against the server's database (with `input` on
+        its standard input, and `env` added to the server's environment)."""
+        return run_flask(list(args), {**self.env, **env}, input=input)
+
+    @property
+    def database_url(self) -> str:
+        return self.env["MICROSITE_SQLALCHEMY_DATABASE_URI"]
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +94,22 @@ def watched(browser, e2e_server) -> Iterator[Callable[..., Watched]]:
         context.close()
     for context in opened:
         context.assert_private()
+
+
+@pytest.fixture(scope="session")
+def mail() -> Iterator[tuple[int, RecordingHandler]]:
+    """(port, handler) of an SMTP server that keeps every message it is sent."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def admin(browser, e2e_server) -> SignedIn:
+    """An administrator who signed in and set up the authenticator through the pages; a
+    context opened with `watched(storage_state=admin.state)` is signed in as them."""
+    create_account(e2e_server, ADMIN)
+    with private_context(browser, e2e_server.url) as context:
+        page = context.new_page()
+        enter_password(page, ADMIN)
+        secret, _codes = enrol(page)
+        return SignedIn(ADMIN, secret, context.context.storage_state())

@@ -22,8 +22,8 @@ def open_picker(page: Page, type_name: str) -> None:
     expect(page.locator(TIME_LINK).first).to_be_visible()
 
 
-def fill_details(page: Page, note: str = "") -> None:
-    page.get_by_label("Full name").fill(PATIENT["full_name"])
+def fill_details(page: Page, note: str = "", full_name: str = PATIENT["full_name"]) -> None:
+    page.get_by_label("Full name").fill(full_name)
     page.get_by_label("Email address").fill(PATIENT["email"])
     page.get_by_label("Mobile phone number").fill(PATIENT["phone"])
     fill_birth_date(page)
@@ -48,3 +48,14 @@ def expect_confirmation(page: Page) -> str:
     reference = page.locator(".reference-code").inner_text()
     assert REFERENCE_RE.match(reference), reference
     return reference
+
+
+def book_first_time(page: Page, type_name: str, full_name: str = PATIENT["full_name"]) -> str:
+    """From /book/, book the first time the picker offers; the reference."""
+    page.goto("/book/")
+    open_picker(page, type_name)
+    page.locator(TIME_LINK).first.click()
+    page.wait_for_url(re.compile(r"/book/details\?"))
+    fill_details(page, full_name=full_name)
+    press_book(page)
+    return expect_confirmation(page)

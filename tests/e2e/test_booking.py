@@ -10,7 +10,7 @@ import re
 
 import pytest
 import requests
-from browser import PHONE, assert_accessible, focused
+from browser import PHONE, assert_accessible, tab_until
 from live_server import hidden_fields
 from patient import (
     PATIENT,
@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 IN_PERSON = "Initial consultation — in person"
 VIDEO = "Initial consultation — video"
-MAX_TABS = 120  # a keyboard path longer than this is itself a failure
 
 
 def _day_name(date_link) -> str:
@@ -94,25 +93,13 @@ def test_patient_books_without_javascript(watched):
     assert not any(url.endswith(".js") for url in context.requests), "a script was loaded"
 
 
-def _tab_until(page: Page, wanted, what: str) -> dict:
-    """Press Tab until `wanted(focused element)`; every stop must show where focus is."""
-    for _ in range(MAX_TABS):
-        page.keyboard.press("Tab")
-        now = focused(page)
-        if now["tag"] != "body":
-            assert now["visible"], f"focus is invisible on {now}"
-        if wanted(now):
-            return now
-    raise AssertionError(f"{what} not reached in {MAX_TABS} presses of Tab")
-
-
 def test_patient_books_with_the_keyboard_alone(watched):
     page = watched().new_page()
     page.goto("/book/")
-    _tab_until(page, lambda el: el["text"].startswith("Choose a day"), "Choose a day")
+    tab_until(page, lambda el: el["text"].startswith("Choose a day"), "Choose a day")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/book/\?type="))
-    _tab_until(page, lambda el: "/book/details" in el["href"], "a free time")
+    tab_until(page, lambda el: "/book/details" in el["href"], "a free time")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/book/details\?"))
 
@@ -121,16 +108,16 @@ def test_patient_books_with_the_keyboard_alone(watched):
         ("email", PATIENT["email"]),
         ("phone", PATIENT["phone"]),
     ):
-        _tab_until(page, lambda el, f=field: el["id"] == f, field)
+        tab_until(page, lambda el, f=field: el["id"] == f, field)
         page.keyboard.type(text)
-    _tab_until(page, lambda el: el["id"] == "birth_date", "date of birth")
+    tab_until(page, lambda el: el["id"] == "birth_date", "date of birth")
     year, month, day = PATIENT["birth_date"].split("-")
     page.keyboard.type(month + day + year)  # Chromium's date field, en-US order
     for box in ("ack_not_emergency", "consent_privacy"):
-        _tab_until(page, lambda el, b=box: el["id"] == b, box)
+        tab_until(page, lambda el, b=box: el["id"] == b, box)
         page.keyboard.press("Space")
         expect(page.locator(f"#{box}")).to_be_checked()
-    _tab_until(page, lambda el: el["text"] == "Book this consultation", "the Book button")
+    tab_until(page, lambda el: el["text"] == "Book this consultation", "the Book button")
     page.keyboard.press("Enter")
     page.wait_for_load_state()
     expect_confirmation(page)
@@ -143,9 +130,9 @@ def test_keyboard_focus_is_never_trapped(watched):
     open_picker(page, IN_PERSON)
     page.locator(TIME_LINK).first.click()
     page.wait_for_url(re.compile(r"/book/details\?"))
-    _tab_until(page, lambda el: el["text"] == "Skip to main content", "the skip link")
-    _tab_until(page, lambda el: el["text"] == "Privacy notice", "the last footer link")
-    _tab_until(page, lambda el: el["text"] == "Skip to main content", "the page again")
+    tab_until(page, lambda el: el["text"] == "Skip to main content", "the skip link")
+    tab_until(page, lambda el: el["text"] == "Privacy notice", "the last footer link")
+    tab_until(page, lambda el: el["text"] == "Skip to main content", "the page again")
 
 
 def test_on_a_phone_the_days_and_first_times_are_on_the_first_screen(watched):
