@@ -55,6 +55,7 @@ PARAMETERS: dict[str, Callable[[Seeded], object]] = {
     "day": lambda seeded: seeded.booking_day.isoformat(),
     "clinician_id": lambda seeded: seeded.clinician_id,
     "type_id": lambda seeded: seeded.type_id,
+    "account_id": lambda seeded: seeded.account_ids[CLINICIAN.email],
 }
 
 
