@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, or_, select, update
 
-from .. import clock, ics
+from .. import clock, fast_path, ics
 from ..clinic import clinic_timezone
 from ..database import write_transaction
 from ..extensions import db
@@ -64,6 +64,7 @@ def create_feed(clinician_id: int | None) -> str:
         db.session.add(feed)
         db.session.flush()
         feed_id = feed.id
+    fast_path.feed_tokens_changed()
     log.info(
         "feed created",
         extra={"event": "feed.created", "feed_id": feed_id, "clinician_id": clinician_id},
@@ -75,6 +76,7 @@ def revoke_feed(clinician_id: int | None) -> bool:
     """End the owner's feed (None: the clinic's); False when there was none to end."""
     with write_transaction():
         revoked = _revoke_owner(clinician_id)
+    fast_path.feed_tokens_changed()  # no stored 304 for the old token, in this process
     if revoked:
         log.info("feed revoked", extra={"event": "feed.revoked", "clinician_id": clinician_id})
     return revoked > 0
