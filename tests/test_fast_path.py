@@ -315,3 +315,16 @@ def test_a_revoked_feed_is_404_at_once_here_and_within_the_ttl_elsewhere(
     calls = fast.app.calls
     ask(fast, path, **{"If-None-Match": '"other"'})
     assert fast.app.calls == calls + 1
+
+
+def test_behind_proxyfix_the_fast_path_sees_the_forwarded_scheme(app_config, consultation_type):
+    app = create_app({**app_config, "PROXY_FIX_X_PROTO": 1})
+    layer = app.extensions["fast_path"]
+    assert app.wsgi_app.app is layer  # ProxyFix outside, then the fast path, then Flask
+    layer.app = Counting(layer.app)
+    for _ in range(2):
+        _, over_https, _ = ask(app.wsgi_app, "/faq", **{"X-Forwarded-Proto": "https"})
+        _, over_http, _ = ask(app.wsgi_app, "/faq")
+        assert "Strict-Transport-Security" in dict(over_https)
+        assert "Strict-Transport-Security" not in dict(over_http)
+    assert layer.app.calls == 2  # one Flask answer per scheme, then memory
