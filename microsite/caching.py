@@ -76,7 +76,10 @@ class ShortCache:
     def _store(self, key: Hashable, value: Any, generation: int) -> None:
         expires_at = _timestamp() + self.seconds
         with self._lock:
-            self._entries[key] = (value, expires_at)
+            # A clear() while this was computed (a booking in another thread) makes it stale:
+            # serve it to this request, but keep it for no one else.
+            if self.generation == generation:
+                self._entries[key] = (value, expires_at)
         # A clear() while computing leaves the answer stale from the start.
         fast_path.limit(expires_at, self, generation)
 

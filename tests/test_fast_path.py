@@ -328,3 +328,18 @@ def test_behind_proxyfix_the_fast_path_sees_the_forwarded_scheme(app_config, con
         assert "Strict-Transport-Security" in dict(over_https)
         assert "Strict-Transport-Security" not in dict(over_http)
     assert layer.app.calls == 2  # one Flask answer per scheme, then memory
+
+
+def test_an_answer_computed_across_a_clear_is_not_kept(frozen_clock):
+    from microsite.caching import ShortCache
+
+    cache = ShortCache(2)
+
+    def compute_while_someone_books():
+        cache.clear()  # another thread's booking lands while this answer is being built
+        return "stale"
+
+    assert cache.get_or_compute("k", compute_while_someone_books) == "stale"
+    assert cache.get("k") is None
+    assert cache.get_or_compute("k", lambda: "fresh") == "fresh"
+    assert cache.get("k") == "fresh"

@@ -18,6 +18,9 @@ bp = Blueprint("feeds", __name__)
 
 @bp.get("/feeds/<token>.ics")
 def feed(token: str):
+    # Before the query: a revoke, booking or cancellation here from now on outdates the answer.
+    fast_path.limit(clock.now().timestamp() + _validator_seconds(), fast_path.feeds_generation())
+    fast_path.limit(float("inf"), availability_cache())
     state = feeds.feed_state(token)
     if state is None:
         abort(404)
@@ -37,10 +40,6 @@ def feed(token: str):
     ):
         # For a few seconds the same validators get this 304 without the database (fast_path):
         # a revoke here ends that at once, elsewhere within FEED_VALIDATOR_SECONDS.
-        fast_path.limit(
-            clock.now().timestamp() + _validator_seconds(), fast_path.feeds_generation()
-        )
-        fast_path.limit(float("inf"), availability_cache())  # this process booked or cancelled
         fast_path.mark_shareable(validators=(state.etag.strip('"'), state.last_modified))
         return Response(status=304, headers=headers)
     body = feeds.build_feed_calendar(state)
