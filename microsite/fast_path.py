@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Flask, Response, current_app, g, has_request_context, request
-from flask.globals import request_ctx
+from flask import Flask, Response, current_app, g, request
+from flask.globals import _cv_app, _cv_request, request_ctx
 from werkzeug.http import is_resource_modified
 
 from . import clock, logs, page_cache, security
@@ -88,15 +88,17 @@ def limit(
     """The answer being built is good until `until` (a `clock.now()` timestamp) at most, and
     only while `depends_on` keeps `generation` (default: its current one), i.e. is not cleared.
     Called by every cache read; a no-op outside a request."""
-    if not has_request_context():
+    if _cv_request.get(None) is None:
         return
-    current = g.get("fast_path_until")
+    # The context variables directly, not the `g` proxy: every cache read passes here.
+    state = _cv_app.get().g
+    current = getattr(state, "fast_path_until", None)
     if current is None or until < current:
-        g.fast_path_until = until
+        state.fast_path_until = until
     if depends_on is not None:
-        deps = g.get("fast_path_deps")
+        deps = getattr(state, "fast_path_deps", None)
         if deps is None:
-            deps = g.fast_path_deps = {}
+            deps = state.fast_path_deps = {}
         seen = depends_on.generation if generation is None else generation
         previous = deps.get(id(depends_on))
         if previous is None or seen < previous[1]:
@@ -133,6 +135,9 @@ def _note_shareable(response: Response) -> Response:
     mark = g.pop("fast_path_mark", None)
     if mark is None:
         return response
+    until = g.get("fast_path_until")
+    if until is not None and until <= 0:
+        return response  # built from a cache that is off (limit(0.0)): nothing to keep
     app = current_app._get_current_object()
     environ = request.environ
     if (
@@ -149,9 +154,7 @@ def _note_shareable(response: Response) -> Response:
     if session is not None and (session.accessed or session.modified):
         return response
     now = clock.now().timestamp()
-    fresh_until = min(
-        g.get("fast_path_until", now + MAX_LIFETIME_SECONDS), now + MAX_LIFETIME_SECONDS
-    )
+    fresh_until = min(until or now + MAX_LIFETIME_SECONDS, now + MAX_LIFETIME_SECONDS)
     if fresh_until <= now:
         return response  # a cache that is off (0 seconds) or an input about to expire
     deps = tuple((g.get("fast_path_deps") or {}).values())
