@@ -191,3 +191,54 @@ def _rps(runs: list[LoadResult]) -> float:
 def _this_monday() -> str:
     today = datetime.now(ZoneInfo(CLINIC_TIMEZONE)).date()
     return (today - timedelta(days=today.weekday())).isoformat()
+
+
+def spot(labels: list[str]) -> int:
+    """`python -m bench.pages [label ...]`: the page rows alone (no bookings), for a quick look.
+
+    Same servers, database and pairing as `make bench`; with labels, only the rows whose label
+    contains one of them. Prints the rows; docs/benchmarks.md is left alone.
+    """
+    import sys
+    import tempfile
+
+    from . import datasets, scenarios
+
+    with tempfile.TemporaryDirectory(prefix="microsite-bench-pages-") as workdir_name:
+        workdir = Path(workdir_name)
+        demo_uri = f"sqlite:///{workdir / 'demo.sqlite3'}"
+        demo = datasets.demo_database(demo_uri)
+        with (
+            scenarios.serving(scenarios.BARE_APP, demo_uri, workdir / "bare.log", "/") as bare,
+            scenarios.serving("wsgi:app", demo_uri, workdir / "site.log", "/healthz") as site,
+            scenarios.serving(
+                "wsgi:app",
+                demo_uri,
+                workdir / "nocache.log",
+                "/healthz",
+                MICROSITE_SLOT_CACHE_SECONDS="0",
+            ) as nocache,
+        ):
+            listed = requests.get(
+                f"{site.url}/api/slots?type={demo.type_id}&days=7", timeout=30
+            ).json()["slots"]
+            first = f"{listed[0]['clinician']['id']}-{listed[0]['key'].split('-', 1)[1]}"
+            chosen = [
+                case
+                for case in cases(demo.type_id, first, confirmed_cookie="")
+                if not case.cookie and (not labels or any(part in case.label for part in labels))
+            ]
+            results = run(chosen, bare, {"site": site, "nocache": nocache}, workdir)
+    for result in results:
+        print(
+            f"| {result.case.label} | {result.rps:,.0f} | {result.bare_rps:,.0f} | "
+            f"{result.ratio:.2f} |",
+            file=sys.stdout,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(spot(sys.argv[1:]))

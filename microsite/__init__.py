@@ -36,11 +36,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config.get("TRUSTED_HOSTS") is None:
         app.config["TRUSTED_HOSTS"] = default_trusted_hosts(app.config["SITE_URL"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
+    from . import fast_path, logs
+
+    # Before ProxyFix wraps the app, so the fast path sees the scheme and Host ProxyFix fixed;
+    # its after_request hook, registered first, runs last and sees the final response.
+    fast_path.init_app(app)
     _trust_configured_proxies(app)
-
-    from . import logs
-
-    logs.init_app(app)  # first: its after_request hook then runs last, seeing the final status
+    logs.init_app(app)  # next: its after_request hook runs just before, seeing the final status
     db.init_app(app)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))

@@ -16,7 +16,7 @@ from typing import Any
 from cachetools import TTLCache
 from flask import Flask, current_app
 
-from . import clock
+from . import clock, fast_path
 
 MAX_ENTRIES = 512
 _EXTENSION_KEY = "short_caches"
@@ -24,27 +24,35 @@ _MISSING = object()
 
 
 class ShortCache:
-    """A TTL cache timed by the clock seam, so tests that freeze the clock control expiry."""
+    """A TTL cache timed by the clock seam, so tests that freeze the clock control expiry.
+
+    Every read inside a request tells `fast_path` how long the answer it feeds stays good (the
+    entry's own expiry) and that it must be forgotten when this cache is cleared (`generation`).
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.generation = 0  # bumped by clear(): answers built from the old entries are stale
         self._lock = threading.Lock()  # the dev server and threaded workers share the process
         self._entries: TTLCache = TTLCache(
-            maxsize=MAX_ENTRIES, ttl=max(seconds, 0.001), timer=lambda: clock.now().timestamp()
+            maxsize=MAX_ENTRIES, ttl=max(seconds, 0.001), timer=_timestamp
         )
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         if self.seconds <= 0:
+            fast_path.limit(0.0)  # nothing cached: nothing built from this may be kept
             return compute()
         with self._lock:
             # One look-up, not `in` then `[]`: the entry can expire between the two (the timer
             # is read each time), which raised KeyError under load.
-            value = self._entries.get(key, _MISSING)
-        if value is not _MISSING:
+            stored = self._entries.get(key, _MISSING)
+        if stored is not _MISSING:
+            value, expires_at = stored
+            fast_path.limit(expires_at, self)
             return value
+        generation = self.generation
         value = compute()
-        with self._lock:
-            self._entries[key] = value
+        self._store(key, value, generation)
         return value
 
     def get(self, key: Hashable) -> Any:
@@ -52,16 +60,37 @@ class ShortCache:
         if self.seconds <= 0:
             return None
         with self._lock:
-            return self._entries.get(key)
+            stored = self._entries.get(key)
+        if stored is None:
+            return None
+        value, expires_at = stored
+        fast_path.limit(expires_at, self)
+        return value
 
     def put(self, key: Hashable, value: Any) -> None:
         if self.seconds > 0:
-            with self._lock:
-                self._entries[key] = value
+            self._store(key, value, self.generation)
+        else:
+            fast_path.limit(0.0)
+
+    def _store(self, key: Hashable, value: Any, generation: int) -> None:
+        expires_at = _timestamp() + self.seconds
+        with self._lock:
+            # A clear() while this was computed (a booking in another thread) makes it stale:
+            # serve it to this request, but keep it for no one else.
+            if self.generation == generation:
+                self._entries[key] = (value, expires_at)
+        # A clear() while computing leaves the answer stale from the start.
+        fast_path.limit(expires_at, self, generation)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.generation += 1
+
+
+def _timestamp() -> float:
+    return clock.now().timestamp()
 
 
 def init_app(app: Flask) -> None:

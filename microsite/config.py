@@ -160,6 +160,9 @@ DEFAULTS: dict[str, object] = {
     "PAGE_CACHE": True,
     # Seconds between looks at the content files' mtimes (0 = every request): edits show after.
     "CONTENT_CHECK_SECONDS": 1,
+    # A feed's validators are kept this long for the fast path's 304s; a feed revoked (or a
+    # booking made) in another process is seen after this. A 304 carries no data.
+    "FEED_VALIDATOR_SECONDS": 5,
 }
 
 

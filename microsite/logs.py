@@ -136,22 +136,48 @@ def _start_timer() -> None:
     request_id()
 
 
+def request_log_level(path: str) -> int:
+    return logging.DEBUG if path in QUIET_PATHS else logging.INFO
+
+
+def log_request_line(
+    logger: logging.Logger,
+    level: int,
+    *,
+    request_id: str,
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float | None,
+    booking_id: int | None = None,
+) -> None:
+    """The one `http.request` line, whether Flask or `fast_path` answered; `path` redacted."""
+    fields: dict[str, Any] = {
+        "event": "http.request",
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+    }
+    if booking_id is not None:
+        fields["booking_id"] = booking_id
+    logger.log(level, "request", extra=fields)
+
+
 def _log_request(response: Response) -> Response:
     response.headers["X-Request-Id"] = request_id()
     started = g.get("request_started")
-    fields: dict[str, Any] = {
-        "event": "http.request",
-        "request_id": request_id(),
-        "method": request.method,
-        "path": redact_path(request.path, request.view_args),
-        "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
-    }
-    booking_id = g.get("booking_id")
-    if booking_id is not None:
-        fields["booking_id"] = booking_id
-    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
-    logging.getLogger(REQUEST_LOGGER).log(level, "request", extra=fields)
+    log_request_line(
+        logging.getLogger(REQUEST_LOGGER),
+        request_log_level(request.path),
+        request_id=request_id(),
+        method=request.method,
+        path=redact_path(request.path, request.view_args),
+        status=response.status_code,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1) if started else None,
+        booking_id=g.get("booking_id"),
+    )
     return response
 
 

@@ -24,6 +24,7 @@ from flask import Flask, current_app, g, request
 from flask.globals import request_ctx
 from flask.sessions import SessionMixin
 
+from . import fast_path
 from .security import csp_nonce
 
 MAX_PAGES = 256
@@ -89,8 +90,11 @@ def shared_html(key: Hashable, render: Callable[[], str], store: PageStore | Non
     page = store.get(full_key)
     if page is None:
         page, shareable = render_shared(render)
-        if shareable:
-            store.put(full_key, page)
+        if not shareable:
+            return page.html(csp_nonce())
+        store.put(full_key, page)
+    # Only a page that read nothing of the visitor's: fast_path may answer the next request.
+    fast_path.mark_shareable()
     return page.html(csp_nonce())
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, or_, select, update
 
-from .. import clock, ics
+from .. import clock, fast_path, ics
 from ..clinic import clinic_timezone
 from ..database import write_transaction
 from ..extensions import db
@@ -68,6 +68,7 @@ def create_feed(clinician_id: int | None, *, on_change: Callable[[], None] | Non
         feed_id = feed.id
         if on_change is not None:
             on_change()
+    fast_path.feed_tokens_changed()
     log.info(
         "feed created",
         extra={"event": "feed.created", "feed_id": feed_id, "clinician_id": clinician_id},
@@ -82,6 +83,7 @@ def revoke_feed(clinician_id: int | None, *, on_change: Callable[[], None] | Non
         revoked = _revoke_owner(clinician_id)
         if revoked and on_change is not None:
             on_change()
+    fast_path.feed_tokens_changed()  # no stored 304 for the old token, in this process
     if revoked:
         log.info("feed revoked", extra={"event": "feed.revoked", "clinician_id": clinician_id})
     return revoked > 0

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
 
-from .. import clock, inputs
+from .. import clock, fast_path, inputs
 from ..caching import availability_cache
 from ..clinic import clinic_timezone
 from ..services import booking as booking_service
@@ -80,6 +80,8 @@ def slots():
     body, status = availability_cache().get_or_compute(
         key, lambda: _slots_answer(type_id, start_date, days, clinician_id)
     )
+    # The same answer for everyone until the cached one expires (fast_path keeps it as long).
+    fast_path.mark_shareable()
     return Response(body, status, mimetype="application/json")
 
 

@@ -14,7 +14,7 @@ import markdown
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from .. import clock, page_cache
+from .. import clock, fast_path, page_cache
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,8 @@ def content_version() -> tuple:
         directory = content_dir()
         mtimes = tuple(_mtime_ns(directory / f"{spec.slug}.md") for spec in PAGES)
         state.update(checked_at=now, version=(str(directory), mtimes))
+    # A page built from this version is answered from memory only until the next look.
+    fast_path.limit(state["checked_at"] + current_app.config["CONTENT_CHECK_SECONDS"])
     return state["version"]
 
 
@@ -297,6 +299,7 @@ def sitemap() -> Response:
     for path in paths:
         ElementTree.SubElement(ElementTree.SubElement(urlset, "url"), "loc").text = site_url + path
     body = ElementTree.tostring(urlset, encoding="utf-8", xml_declaration=True)
+    fast_path.mark_shareable()  # config and routes only: the same for everyone
     return Response(body, mimetype="application/xml")
 
 
@@ -311,6 +314,7 @@ def robots() -> Response:
         "Disallow: /book/confirmed",
         f"Sitemap: {site_url}{url_for('pages.sitemap')}",
     ]
+    fast_path.mark_shareable()  # config and routes only: the same for everyone
     return Response("\n".join(lines) + "\n", mimetype="text/plain")
 
 
