@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -16,10 +19,12 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf
+from markupsafe import escape
 from sqlalchemy.orm import joinedload
 
 from .. import clock, ics, inputs, page_cache
-from ..caching import availability_cache
+from ..caching import availability_cache, schedule_cache
 from ..clinic import clinic_timezone
 from ..extensions import db
 from ..forms import BookingForm, make_started_stamp
@@ -35,6 +40,7 @@ from ..services.errors import (
     TooManyUpcomingError,
     UnknownConsultationTypeError,
 )
+from ..templating import format_local
 from . import picker
 
 bp = Blueprint("booking", __name__, url_prefix="/book")
@@ -98,14 +104,9 @@ def first_available():
 @limit_booking
 def details():
     """The patient's details for a chosen time; POST books it."""
-    form = BookingForm()
     if request.method == "GET":
-        form.consultation_type.data = inputs.clean_text(request.args.get("type"))
-        form.slot.data = inputs.clean_text(request.args.get("slot"))
-        form.idempotency_key.data = uuid.uuid4().hex
-        form.started.data = make_started_stamp(form.idempotency_key.data)
-        return _render_details(form)
-
+        return _details_form()
+    form = BookingForm()
     if not form.validate_on_submit():
         return _render_details(form, status=422)
     if form.looks_like_a_bot():
@@ -166,6 +167,75 @@ def confirmed_ics():
     )
 
 
+# The per-visitor and per-time values of the empty form, left as markers in its stored page.
+# Unguessable, so nothing a visitor sends can plant a marker in a page.
+_FILL_MARK = f"fill-{secrets.token_hex(12)}-"
+_FILLED = ("csrf_token", "idempotency_key", "started", "consultation_type", "slot", "when", "day")
+_FILL_RE = re.compile(re.escape(_FILL_MARK) + f"({'|'.join(_FILLED)})")
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenTime:
+    """The chosen time as the form shows it (clinic-local text, and its day for links)."""
+
+    when: str
+    day: str
+
+    @classmethod
+    def of(cls, choice: booking_service.SlotChoice) -> ChosenTime:
+        return cls(format_local(choice.start), format_local(choice.start, "date_iso"))
+
+
+def _details_form():
+    """GET: the empty form for a time that can be booked now, or other times if it can't.
+
+    The time is checked against the bookings on every request (a time taken a moment ago gets
+    "Please choose another time" and the nearest free ones). The empty form is the same page
+    for every visitor and time of a type apart from a few values: it is rendered once per type
+    with markers where they go (stored as long as the schedule's own reads), and each response
+    fills in its own: the CSRF token and form stamp of this browser, a new idempotency key, the
+    time and the nonce. The stored page never holds a token or anything a visitor typed.
+    """
+    type_raw = inputs.clean_text(request.args.get("type"))
+    slot_raw = inputs.clean_text(request.args.get("slot"))
+    consultation_type = _consultation_type_or_404(type_raw)
+    error = booking_service.slot_problem(consultation_type, slot_raw)
+    idempotency_key = uuid.uuid4().hex
+    if error is not None:
+        form = BookingForm()
+        form.consultation_type.data, form.slot.data = type_raw, slot_raw
+        form.idempotency_key.data = idempotency_key
+        form.started.data = make_started_stamp(idempotency_key)
+        return _render_details(form, error=error)
+
+    def render() -> str:
+        # No CSRF field: its token is this visitor's, filled in below like the others.
+        form = BookingForm(meta={"csrf": False})
+        form.consultation_type.data = _FILL_MARK + "consultation_type"
+        form.slot.data = _FILL_MARK + "slot"
+        form.idempotency_key.data = _FILL_MARK + "idempotency_key"
+        form.started.data = _FILL_MARK + "started"
+        return _details_html(
+            form,
+            consultation_type,
+            choice=ChosenTime(_FILL_MARK + "when", _FILL_MARK + "day"),
+            csrf_token=_FILL_MARK + "csrf_token",
+        )
+
+    page = page_cache.shared_html(("details", consultation_type), render, store=schedule_cache())
+    chosen = ChosenTime.of(booking_service.parse_slot_key(slot_raw))
+    values = {
+        "csrf_token": generate_csrf(),
+        "idempotency_key": idempotency_key,
+        "started": make_started_stamp(idempotency_key),
+        "consultation_type": type_raw,
+        "slot": slot_raw,
+        "when": chosen.when,
+        "day": chosen.day,
+    }
+    return _FILL_RE.sub(lambda mark: escape(values[mark.group(1)]), page)
+
+
 def _confirmed_booking() -> Booking:
     booking_id = session.get(CONFIRMED_SESSION_KEY)
     # One query, not three: the page shows the booking's clinician and consultation type.
@@ -192,8 +262,6 @@ def _render_details(
     """
     consultation_type = _consultation_type_or_404(form.consultation_type.data)
     choice = booking_service.parse_slot_key(form.slot.data)
-    if request.method == "GET":
-        error = booking_service.slot_problem(consultation_type, form.slot.data)
     alternatives = []
     near = choice
     if error is None and request.method == "POST" and not form.slot.data:
@@ -216,12 +284,12 @@ def _render_details(
             else "Your details"
         )
     typed = request.method == "POST" and any(getattr(form, name).data for name in PATIENT_FIELDS)
+    shown = None if error or alternatives or choice is None else ChosenTime.of(choice)
     return (
-        render_template(
-            "booking/details.html",
-            form=form,
-            consultation_type=consultation_type,
-            choice=None if error or alternatives else choice,
+        _details_html(
+            form,
+            consultation_type,
+            choice=shown,
             # The time first asked for, kept through "Book" pressed with no time chosen.
             near_key=(form.slot.data or request.form.get("near", "")) if near else "",
             heading=heading,
@@ -232,6 +300,35 @@ def _render_details(
             alternatives=alternatives,
         ),
         status,
+    )
+
+
+def _details_html(
+    form: BookingForm,
+    consultation_type,
+    *,
+    choice: ChosenTime | None,
+    csrf_token: str = "",
+    heading: str = "Your details",
+    **context,
+) -> str:
+    """booking/details.html; `csrf_token` given: that value instead of the form's own field."""
+    return render_template(
+        "booking/details.html",
+        form=form,
+        consultation_type=consultation_type,
+        choice=choice,
+        csrf_token=csrf_token,
+        heading=heading,
+        **{
+            "near_key": "",
+            "failed": False,
+            "problem": "",
+            "taken": False,
+            "details_kept": False,
+            "alternatives": [],
+            **context,
+        },
     )
 
 
