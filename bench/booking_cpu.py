@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="print a pyinstrument profile of this case")
     parser.add_argument("--cprofile", help="print cProfile's top functions for this case")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key")
+    parser.add_argument("--only", nargs="*", help="time only these cases")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="microsite-cpu-") as workdir:
         cases = build_cases(Path(workdir))
@@ -236,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'request':<22} {'CPU ms':>8} {'x bare':>7}")
         print(f"{'bare Flask GET /':<22} {bare_ms:8.3f} {1:7.2f}")
         for name, call in cases.items():
+            if args.only and name not in args.only:
+                continue
             ms = _cpu_ms(call)
             print(f"{name:<22} {ms:8.3f} {ms / bare_ms:7.2f}", flush=True)
     return 0

@@ -6,6 +6,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -21,6 +22,7 @@ from flask import (
 )
 from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .. import clock, ics, inputs, page_cache
@@ -28,7 +30,8 @@ from ..caching import availability_cache, schedule_cache
 from ..clinic import clinic_timezone
 from ..extensions import db
 from ..forms import BookingForm, make_started_stamp
-from ..models import Booking
+from ..models import MODE_VIDEO, Booking, Clinician, ConsultationType
+from ..models.booking import BOOKING_CANCELLED
 from ..ratelimits import limit_booking
 from ..services import booking as booking_service
 from ..services import calendar_events
@@ -146,9 +149,55 @@ def details():
     return redirect(url_for("booking.confirmed"), code=303)
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmedBooking:
+    """What the confirmation page shows of the booking: one plain row, no ORM objects."""
+
+    id: int
+    reference: str
+    starts_at: datetime
+    status: str
+    clinician_name: str
+    duration_minutes: int
+    mode: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != BOOKING_CANCELLED
+
+    @property
+    def is_video(self) -> bool:
+        return self.mode == MODE_VIDEO
+
+
+# Built once; the ORM's get with two joined loads cost more than the rest of the page.
+_CONFIRMED_BOOKING = (
+    select(
+        Booking.id,
+        Booking.reference,
+        Booking.starts_at,
+        Booking.status,
+        Clinician.name,
+        ConsultationType.duration_minutes,
+        ConsultationType.mode,
+    )
+    .join(Clinician, Clinician.id == Booking.clinician_id)
+    .join(ConsultationType, ConsultationType.id == Booking.consultation_type_id)
+    .where(Booking.id == bindparam("booking_id"))
+)
+
+
 @bp.get("/confirmed")
 def confirmed():
-    booking = _confirmed_booking()
+    booking_id = session.get(CONFIRMED_SESSION_KEY)
+    row = None
+    if isinstance(booking_id, int):
+        row = db.session.connection().execute(_CONFIRMED_BOOKING, {"booking_id": booking_id})
+        row = row.first()
+    if row is None:
+        abort(404)
+    booking = ConfirmedBooking(*row)
+    g.booking_id = booking.id
     return render_template("booking/confirmed.html", booking=booking)
 
 
