@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cprofile", help="print cProfile's top functions for this case")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key")
     parser.add_argument("--only", nargs="*", help="time only these cases")
+    parser.add_argument("--runs", type=int, default=RUNS, help="loops timed; the best counts")
+    parser.add_argument("--loop", type=int, default=LOOP, help="requests per timed loop")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="microsite-cpu-") as workdir:
         cases = build_cases(Path(workdir))
@@ -233,13 +235,13 @@ def main(argv: list[str] | None = None) -> int:
             profile.disable()
             pstats.Stats(profile).sort_stats(args.sort).print_stats(60)
             return 0
-        bare_ms = _cpu_ms(cases.pop("bare"))
+        bare_ms = _cpu_ms(cases.pop("bare"), args.loop, args.runs)
         print(f"{'request':<22} {'CPU ms':>8} {'x bare':>7}")
         print(f"{'bare Flask GET /':<22} {bare_ms:8.3f} {1:7.2f}")
         for name, call in cases.items():
             if args.only and name not in args.only:
                 continue
-            ms = _cpu_ms(call)
+            ms = _cpu_ms(call, args.loop, args.runs)
             print(f"{name:<22} {ms:8.3f} {ms / bare_ms:7.2f}", flush=True)
     return 0
 

@@ -166,15 +166,48 @@ def run_bookings(
     return bookings, pg_version
 
 
-def main() -> int:
+def spot_pages(labels: list[str]) -> None:
+    """Some rows of section 2 alone (the labels' first words), e.g. `details confirmation`."""
+    with tempfile.TemporaryDirectory(prefix="microsite-bench-pages-") as name:
+        workdir = Path(name)
+        demo_uri = f"sqlite:///{workdir / 'demo.sqlite3'}"
+        demo = datasets.demo_database(demo_uri)
+        with (
+            serving(BARE_APP, demo_uri, workdir / "bare.log", "/") as bare,
+            serving("wsgi:app", demo_uri, workdir / "site.log", "/healthz") as site,
+        ):
+            listed = requests.get(
+                f"{site.url}/api/slots?type={demo.type_id}&days=7", timeout=30
+            ).json()["slots"]
+            cookie = pages.book_once(site, demo.type_id, _clinician_key(listed[-1]))
+            chosen = [
+                case
+                for case in pages.cases(demo.type_id, _clinician_key(listed[0]), cookie)
+                if case.server == "site" and case.label.split()[0] in labels
+            ]
+            for run in pages.run(chosen, bare, {"site": site}, workdir):
+                print(
+                    f"| {run.case.label} | {run.rps:,.0f} | {run.bare_rps:,.0f} | "
+                    f"{run.ratio:.2f} | {run.unexpected} unexpected |"
+                )
+        for server in (bare, site):
+            log_problems(server)
+
+
+def main(argv: list[str] | None = None) -> int:
     """`python -m bench.scenarios`: the booking POSTs alone (bare app, SQLite, PostgreSQL).
 
     Prints the same table as section 3 of `make bench` (about a minute); docs untouched.
+    `python -m bench.scenarios pages details confirmation` measures those page rows instead.
     """
     from types import SimpleNamespace
 
     from . import report
 
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["pages"]:
+        spot_pages(args[1:])
+        return 0
     with tempfile.TemporaryDirectory(prefix="microsite-bench-bookings-") as name:
         workdir = Path(name)
         sqlite_uri = f"sqlite:///{workdir / 'bookings.sqlite3'}"
