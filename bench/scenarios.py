@@ -7,6 +7,8 @@ measured run follows a short warm-up with the same script.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -122,23 +124,11 @@ def run_all(workdir: Path) -> HttpResults:
         cases = pages.cases(demo.type_id, _clinician_key(listed[0]), confirmed_cookie)
         weights = pages.weigh(cases, site)
         page_runs = pages.run(cases, bare, {"site": site, "nocache": nocache}, workdir)
-        bare_post_lua = workdir / "bare_post.lua"
-        bare_post_lua.write_text(_booking_lua(clinic, _placeholder_form(clinic)))
-        bare_post = measure(
-            "bare Flask POST /", f"{bare.url}/", bare_post_lua, _booking_args(0, "/")
-        )
+        bare_post = _bare_post(bare, clinic, workdir)
     for server in (bare, site, nocache):
         problems += log_problems(server)
 
-    bookings = [_booking_run("SQLite", sqlite_uri, clinic, workdir)]
-    admin_url = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip() or PG_DEFAULT_ADMIN_URL
-    pg_version = _postgres_version(admin_url)
-    if pg_version is None:
-        bookings.append(BookingRun("PostgreSQL", skipped=f"no PostgreSQL answered at {admin_url}"))
-    else:
-        with postgres_database(admin_url, prefix="microsite_bench") as pg_uri:
-            pg_clinic = datasets.booking_database(pg_uri)
-            bookings.append(_booking_run("PostgreSQL", pg_uri, pg_clinic, workdir))
+    bookings, pg_version = run_bookings(sqlite_uri, clinic, workdir)
     for run in bookings:
         problems += run.server_errors
     return HttpResults(
@@ -151,6 +141,85 @@ def run_all(workdir: Path) -> HttpResults:
         server_errors=problems,
         postgres_version=pg_version or "",
     )
+
+
+def _bare_post(bare: LiveServer, clinic: datasets.BookingClinic, workdir: Path) -> LoadResult:
+    """The bare app under the booking script: same body, same cookie, same settings."""
+    bare_post_lua = workdir / "bare_post.lua"
+    bare_post_lua.write_text(_booking_lua(clinic, _placeholder_form(clinic)))
+    return measure("bare Flask POST /", f"{bare.url}/", bare_post_lua, _booking_args(0, "/"))
+
+
+def run_bookings(
+    sqlite_uri: str, clinic: datasets.BookingClinic, workdir: Path
+) -> tuple[list[BookingRun], str | None]:
+    """The booking POSTs on SQLite, then on PostgreSQL when a server answers; its version."""
+    bookings = [_booking_run("SQLite", sqlite_uri, clinic, workdir)]
+    admin_url = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip() or PG_DEFAULT_ADMIN_URL
+    pg_version = _postgres_version(admin_url)
+    if pg_version is None:
+        bookings.append(BookingRun("PostgreSQL", skipped=f"no PostgreSQL answered at {admin_url}"))
+    else:
+        with postgres_database(admin_url, prefix="microsite_bench") as pg_uri:
+            pg_clinic = datasets.booking_database(pg_uri)
+            bookings.append(_booking_run("PostgreSQL", pg_uri, pg_clinic, workdir))
+    return bookings, pg_version
+
+
+def spot_pages(labels: list[str]) -> None:
+    """Some rows of section 2 alone (the labels' first words), e.g. `details confirmation`."""
+    with tempfile.TemporaryDirectory(prefix="microsite-bench-pages-") as name:
+        workdir = Path(name)
+        demo_uri = f"sqlite:///{workdir / 'demo.sqlite3'}"
+        demo = datasets.demo_database(demo_uri)
+        with (
+            serving(BARE_APP, demo_uri, workdir / "bare.log", "/") as bare,
+            serving("wsgi:app", demo_uri, workdir / "site.log", "/healthz") as site,
+        ):
+            listed = requests.get(
+                f"{site.url}/api/slots?type={demo.type_id}&days=7", timeout=30
+            ).json()["slots"]
+            cookie = pages.book_once(site, demo.type_id, _clinician_key(listed[-1]))
+            chosen = [
+                case
+                for case in pages.cases(demo.type_id, _clinician_key(listed[0]), cookie)
+                if case.server == "site" and case.label.split()[0] in labels
+            ]
+            for run in pages.run(chosen, bare, {"site": site}, workdir):
+                print(
+                    f"| {run.case.label} | {run.rps:,.0f} | {run.bare_rps:,.0f} | "
+                    f"{run.ratio:.2f} | {run.unexpected} unexpected |"
+                )
+        for server in (bare, site):
+            log_problems(server)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.scenarios`: the booking POSTs alone (bare app, SQLite, PostgreSQL).
+
+    Prints the same table as section 3 of `make bench` (about a minute); docs untouched.
+    `python -m bench.scenarios pages details confirmation` measures those page rows instead.
+    """
+    from types import SimpleNamespace
+
+    from . import report
+
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["pages"]:
+        spot_pages(args[1:])
+        return 0
+    with tempfile.TemporaryDirectory(prefix="microsite-bench-bookings-") as name:
+        workdir = Path(name)
+        sqlite_uri = f"sqlite:///{workdir / 'bookings.sqlite3'}"
+        clinic = datasets.booking_database(sqlite_uri)
+        # The bare app needs a database only to start like the site; the clinic's will do.
+        with serving(BARE_APP, sqlite_uri, workdir / "bare.log", "/") as bare:
+            bare_post = _bare_post(bare, clinic, workdir)
+        bookings, _version = run_bookings(sqlite_uri, clinic, workdir)
+    section = report.bookings_section(SimpleNamespace(bare_post=bare_post, bookings=bookings))
+    problems = [problem for run in bookings for problem in run.server_errors]
+    print("\n".join([*section, *(f"- Server log shows {p}" for p in problems)]))
+    return 0
 
 
 def _clinician_key(slot: dict) -> str:
@@ -218,3 +287,7 @@ def _postgres_version(admin_url: str) -> str | None:
         return None
     finally:
         engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -177,8 +177,16 @@ class BookingForm(FlaskForm):
 FORM_SESSION_KEY = "booking_form_browser"
 
 
+_stamp_serializers: dict[str, URLSafeSerializer] = {}
+
+
 def _stamp_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="booking-form-started")
+    # Built once per key: it is needed on every form shown and every booking sent.
+    key = current_app.config["SECRET_KEY"]
+    serializer = _stamp_serializers.get(key)
+    if serializer is None:
+        serializer = _stamp_serializers[key] = URLSafeSerializer(key, salt="booking-form-started")
+    return serializer
 
 
 def _browser_id() -> str:

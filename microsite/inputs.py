@@ -60,6 +60,10 @@ def clean_text(value: str | None, *, multiline: bool = False) -> str:
     """
     if not value:
         return ""
+    if value.isprintable():
+        # Nothing to remove (no Cc, no line or paragraph separator; tabs and line breaks are
+        # not printable either): the common case for every field, without a per-character walk.
+        return value.strip()
     if multiline:
         value = _NEWLINES.sub("\n", value)
     keep = "\n\t" if multiline else ""

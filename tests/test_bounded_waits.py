@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 from booking_helpers import VALID_DETAILS, open_form, slot_key_for
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
 from tests_support import csrf_token
 
@@ -179,13 +179,16 @@ def broken_database(*_args, **_kwargs):
     raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
 
 
-def test_a_confirmation_that_cannot_be_loaded_says_the_booking_is_safe(client, clinic, monkeypatch):
+def test_a_confirmation_that_cannot_be_loaded_says_the_booking_is_safe(client, clinic):
     _, consultation_type = clinic
     form = filled_form(client, consultation_type.id, slot_key_for(TUESDAY_9AM))
     assert client.post("/book/details", data=form).status_code == 303
-    monkeypatch.setattr(db.session, "get", broken_database)
-
-    response = client.get("/book/confirmed")
+    # Every statement fails from here on, however the page reads its booking.
+    event.listen(db.engine, "before_cursor_execute", broken_database)
+    try:
+        response = client.get("/book/confirmed")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", broken_database)
 
     text_ = page_text(response)
     assert response.status_code == 503

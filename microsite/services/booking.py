@@ -102,8 +102,12 @@ _BOOKING_ID_BY_IDEMPOTENCY_KEY = select(Booking.id).where(
 
 
 def find_by_idempotency_key(idempotency_key: str) -> Booking | None:
-    # Probe with a bare id first: almost every booking is new, and this runs under the lock.
-    booking_id = db.session.scalar(_BOOKING_ID_BY_IDEMPOTENCY_KEY, {"key": idempotency_key})
+    # Probe with a bare id first: almost every booking is new, and this runs under the lock;
+    # on the session's Core connection (same transaction), without the ORM's result machinery.
+    probe = db.session.connection().execute(
+        _BOOKING_ID_BY_IDEMPOTENCY_KEY, {"key": idempotency_key}
+    )
+    booking_id = probe.scalar()
     return None if booking_id is None else db.session.get(Booking, booking_id)
 
 

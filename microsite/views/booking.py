@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -14,14 +18,18 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf
+from markupsafe import escape
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .. import clock, inputs, page_cache
-from ..caching import availability_cache
+from ..caching import availability_cache, schedule_cache
 from ..clinic import clinic_timezone
 from ..extensions import db
 from ..forms import BookingForm, make_started_stamp
-from ..models import Booking
+from ..models import MODE_VIDEO, Booking, Clinician, ConsultationType
+from ..models.booking import BOOKING_CANCELLED
 from ..ratelimits import limit_booking
 from ..services import booking as booking_service
 from ..services import schedule as schedule_service
@@ -32,6 +40,7 @@ from ..services.errors import (
     TooManyUpcomingError,
     UnknownConsultationTypeError,
 )
+from ..templating import format_local
 from . import calendar_download, picker
 
 bp = Blueprint("booking", __name__, url_prefix="/book")
@@ -95,14 +104,9 @@ def first_available():
 @limit_booking
 def details():
     """The patient's details for a chosen time; POST books it."""
-    form = BookingForm()
     if request.method == "GET":
-        form.consultation_type.data = inputs.clean_text(request.args.get("type"))
-        form.slot.data = inputs.clean_text(request.args.get("slot"))
-        form.idempotency_key.data = uuid.uuid4().hex
-        form.started.data = make_started_stamp(form.idempotency_key.data)
-        return _render_details(form)
-
+        return _details_form()
+    form = BookingForm()
     if not form.validate_on_submit():
         return _render_details(form, status=422)
     if form.looks_like_a_bot():
@@ -142,15 +146,130 @@ def details():
     return redirect(url_for("booking.confirmed"), code=303)
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmedBooking:
+    """What the confirmation page shows of the booking: one plain row, no ORM objects."""
+
+    id: int
+    reference: str
+    starts_at: datetime
+    status: str
+    clinician_name: str
+    duration_minutes: int
+    mode: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != BOOKING_CANCELLED
+
+    @property
+    def is_video(self) -> bool:
+        return self.mode == MODE_VIDEO
+
+
+# Built once; the ORM's get with two joined loads cost more than the rest of the page.
+_CONFIRMED_BOOKING = (
+    select(
+        Booking.id,
+        Booking.reference,
+        Booking.starts_at,
+        Booking.status,
+        Clinician.name,
+        ConsultationType.duration_minutes,
+        ConsultationType.mode,
+    )
+    .join(Clinician, Clinician.id == Booking.clinician_id)
+    .join(ConsultationType, ConsultationType.id == Booking.consultation_type_id)
+    .where(Booking.id == bindparam("booking_id"))
+)
+
+
 @bp.get("/confirmed")
 def confirmed():
-    booking = _confirmed_booking()
+    booking_id = session.get(CONFIRMED_SESSION_KEY)
+    row = None
+    if isinstance(booking_id, int):
+        row = db.session.connection().execute(_CONFIRMED_BOOKING, {"booking_id": booking_id})
+        row = row.first()
+    if row is None:
+        abort(404)
+    booking = ConfirmedBooking(*row)
+    g.booking_id = booking.id
     return render_template("booking/confirmed.html", booking=booking)
 
 
 @bp.get("/confirmed/consultation.ics")
 def confirmed_ics():
     return calendar_download.booking_ics(_confirmed_booking())
+
+
+# The per-visitor and per-time values of the empty form, left as markers in its stored page.
+# Unguessable, so nothing a visitor sends can plant a marker in a page.
+_FILL_MARK = f"fill-{secrets.token_hex(12)}-"
+_FILLED = ("csrf_token", "idempotency_key", "started", "consultation_type", "slot", "when", "day")
+_FILL_RE = re.compile(re.escape(_FILL_MARK) + f"({'|'.join(_FILLED)})")
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenTime:
+    """The chosen time as the form shows it (clinic-local text, and its day for links)."""
+
+    when: str
+    day: str
+
+    @classmethod
+    def of(cls, choice: booking_service.SlotChoice) -> ChosenTime:
+        return cls(format_local(choice.start), format_local(choice.start, "date_iso"))
+
+
+def _details_form():
+    """GET: the empty form for a time that can be booked now, or other times if it can't.
+
+    The time is checked against the bookings on every request (a time taken a moment ago gets
+    "Please choose another time" and the nearest free ones). The empty form is the same page
+    for every visitor and time of a type apart from a few values: it is rendered once per type
+    with markers where they go (stored as long as the schedule's own reads), and each response
+    fills in its own: the CSRF token and form stamp of this browser, a new idempotency key, the
+    time and the nonce. The stored page never holds a token or anything a visitor typed.
+    """
+    type_raw = inputs.clean_text(request.args.get("type"))
+    slot_raw = inputs.clean_text(request.args.get("slot"))
+    consultation_type = _consultation_type_or_404(type_raw)
+    error = booking_service.slot_problem(consultation_type, slot_raw)
+    idempotency_key = uuid.uuid4().hex
+    if error is not None:
+        form = BookingForm()
+        form.consultation_type.data, form.slot.data = type_raw, slot_raw
+        form.idempotency_key.data = idempotency_key
+        form.started.data = make_started_stamp(idempotency_key)
+        return _render_details(form, error=error)
+
+    def render() -> str:
+        # No CSRF field: its token is this visitor's, filled in below like the others.
+        form = BookingForm(meta={"csrf": False})
+        form.consultation_type.data = _FILL_MARK + "consultation_type"
+        form.slot.data = _FILL_MARK + "slot"
+        form.idempotency_key.data = _FILL_MARK + "idempotency_key"
+        form.started.data = _FILL_MARK + "started"
+        return _details_html(
+            form,
+            consultation_type,
+            choice=ChosenTime(_FILL_MARK + "when", _FILL_MARK + "day"),
+            csrf_token=_FILL_MARK + "csrf_token",
+        )
+
+    page = page_cache.shared_html(("details", consultation_type), render, store=schedule_cache())
+    chosen = ChosenTime.of(booking_service.parse_slot_key(slot_raw))
+    values = {
+        "csrf_token": generate_csrf(),
+        "idempotency_key": idempotency_key,
+        "started": make_started_stamp(idempotency_key),
+        "consultation_type": type_raw,
+        "slot": slot_raw,
+        "when": chosen.when,
+        "day": chosen.day,
+    }
+    return _FILL_RE.sub(lambda mark: escape(values[mark.group(1)]), page)
 
 
 def _confirmed_booking() -> Booking:
@@ -179,8 +298,6 @@ def _render_details(
     """
     consultation_type = _consultation_type_or_404(form.consultation_type.data)
     choice = booking_service.parse_slot_key(form.slot.data)
-    if request.method == "GET":
-        error = booking_service.slot_problem(consultation_type, form.slot.data)
     alternatives = []
     near = choice
     if error is None and request.method == "POST" and not form.slot.data:
@@ -203,12 +320,12 @@ def _render_details(
             else "Your details"
         )
     typed = request.method == "POST" and any(getattr(form, name).data for name in PATIENT_FIELDS)
+    shown = None if error or alternatives or choice is None else ChosenTime.of(choice)
     return (
-        render_template(
-            "booking/details.html",
-            form=form,
-            consultation_type=consultation_type,
-            choice=None if error or alternatives else choice,
+        _details_html(
+            form,
+            consultation_type,
+            choice=shown,
             # The time first asked for, kept through "Book" pressed with no time chosen.
             near_key=(form.slot.data or request.form.get("near", "")) if near else "",
             heading=heading,
@@ -219,6 +336,35 @@ def _render_details(
             alternatives=alternatives,
         ),
         status,
+    )
+
+
+def _details_html(
+    form: BookingForm,
+    consultation_type,
+    *,
+    choice: ChosenTime | None,
+    csrf_token: str = "",
+    heading: str = "Your details",
+    **context,
+) -> str:
+    """booking/details.html; `csrf_token` given: that value instead of the form's own field."""
+    return render_template(
+        "booking/details.html",
+        form=form,
+        consultation_type=consultation_type,
+        choice=choice,
+        csrf_token=csrf_token,
+        heading=heading,
+        **{
+            "near_key": "",
+            "failed": False,
+            "problem": "",
+            "taken": False,
+            "details_kept": False,
+            "alternatives": [],
+            **context,
+        },
     )
 
 
