@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import random
 import re
+import socket
 import sqlite3
 import threading
 import time
 import uuid
-from contextlib import closing
+from collections import deque
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
@@ -267,3 +269,58 @@ def assert_no_worker_was_killed_for_time(server: LiveServer) -> None:
     log = server.log()
     assert "WORKER TIMEOUT" not in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+class LateClients:
+    """Clients that connect every `every` s while the block runs and send their GET only `delay`
+    s after connecting (a slow phone, a busy laptop): their connection is accepted before the
+    request arrives. Afterwards `status_lines` holds what each was answered (b"": closed with no
+    answer).
+
+    gthread hands such a connection back to its event loop after 20 ms without bytes
+    (gunicorn.conf.py); a worker stopped by a reload in that moment must still answer it.
+    """
+
+    def __init__(self, server: LiveServer, path: str, *, every: float = 0.002, delay=0.25):
+        self.address = ("127.0.0.1", server.port)
+        self.request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        self.every, self.delay = every, delay
+        self.sockets: list[socket.socket] = []
+        self.status_lines: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._connect_and_send_late, daemon=True)
+
+    def _connect_and_send_late(self) -> None:
+        due: deque[tuple[float, socket.socket]] = deque()
+        next_connect = time.monotonic()
+        while not self._stop.is_set() or due:
+            now = time.monotonic()
+            if not self._stop.is_set() and now >= next_connect:
+                sock = socket.create_connection(self.address, timeout=CLIENT_TIMEOUT_S)
+                self.sockets.append(sock)
+                due.append((now + self.delay, sock))
+                next_connect = now + self.every
+            while due and due[0][0] <= now:
+                with suppress(OSError):  # closed already: read as unanswered below
+                    due.popleft()[1].sendall(self.request.encode())
+            time.sleep(0.0005)
+
+    def __enter__(self) -> LateClients:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=CLIENT_TIMEOUT_S)
+        for sock in self.sockets:
+            self.status_lines.append(first_line(sock))
+            sock.close()
+
+
+def first_line(sock: socket.socket) -> bytes:
+    """The status line the server answered on this connection (b"" if it closed without one)."""
+    answer = b""
+    with suppress(OSError):  # reset or timed out: no answer
+        while b"\r\n" not in answer and (chunk := sock.recv(4096)):
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0] if b"\r\n" in answer else b""
