@@ -274,8 +274,7 @@ def assert_no_worker_was_killed_for_time(server: LiveServer) -> None:
 class LateClients:
     """Clients that connect every `every` s while the block runs and send their GET only `delay`
     s after connecting (a slow phone, a busy laptop): their connection is accepted before the
-    request arrives. Afterwards `status_lines` holds what each was answered (b"": closed with no
-    answer).
+    request arrives. Afterwards `status_lines` holds what each was answered.
 
     gthread hands such a connection back to its event loop after 20 ms without bytes
     (gunicorn.conf.py); a worker stopped by a reload in that moment must still answer it.
@@ -312,15 +311,21 @@ class LateClients:
     def __exit__(self, *_exc) -> None:
         self._stop.set()
         self._thread.join(timeout=CLIENT_TIMEOUT_S)
+        answer_by = time.monotonic() + CLIENT_TIMEOUT_S  # one patience for them all
         for sock in self.sockets:
+            sock.settimeout(max(0.01, answer_by - time.monotonic()))
             self.status_lines.append(first_line(sock))
             sock.close()
 
 
 def first_line(sock: socket.socket) -> bytes:
-    """The status line the server answered on this connection (b"" if it closed without one)."""
+    """The status line the server answered on this connection, or what happened instead."""
     answer = b""
-    with suppress(OSError):  # reset or timed out: no answer
+    try:
         while b"\r\n" not in answer and (chunk := sock.recv(4096)):
             answer += chunk
-    return answer.split(b"\r\n", 1)[0] if b"\r\n" in answer else b""
+    except TimeoutError:
+        return b"(no answer within the client's timeout)"
+    except OSError as error:
+        return f"({error})".encode()
+    return answer.split(b"\r\n", 1)[0] if b"\r\n" in answer else b"(closed, no answer)"

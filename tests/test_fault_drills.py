@@ -234,10 +234,10 @@ def test_drill_2_sighup_under_booking_load_fails_no_request(drill_database, seed
                 time.sleep(2)
                 # Connections accepted by the old workers just before they are told to stop,
                 # whose requests arrive after: each must be answered, never closed unanswered.
-                with LateClients(server, "/") as late:
+                with LateClients(server, "/healthz", every=0.005) as late:
                     time.sleep(0.05)
                     os.kill(server.process.pid, signal.SIGHUP)
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the master has told the old workers to stop
                 late_clients.append(late)
             last_reload = time.monotonic()
             # Keep booking until the new workers have served some (bounded: a slow machine
