@@ -469,11 +469,8 @@ def test_drill_6_sqlite_read_only_gives_503_not_500_and_every_worker_recovers(
             during = post_all(server, forms[1:], ledger)
             ready = get(server, "/readyz")
             # New workers open their connections now, while the file is read-only.
-            old_workers = worker_pids(server)
             os.kill(server.process.pid, signal.SIGHUP)
-            give_up_at = time.monotonic() + 30
-            while worker_pids(server) & old_workers and time.monotonic() < give_up_at:
-                time.sleep(0.1)
+            time.sleep(4)
             after_reload = [post(server, form, ledger) for form in forms[1:]]
             pages = [get(server, p).status_code for p in ("/", "/book/", "/healthz")]
         finally:
