@@ -16,6 +16,8 @@ clients are slow to send). The worker class is therefore gthread's with that one
 (microsite/gunicorn_worker.py): the stopping worker parks the connection and answers it when its
 request arrives. A longer data timeout would only narrow that window, and bring back the cost of
 idle connections that the short one removes; so the timeout stays short and the worker is fixed.
+The old workers stop accepting as soon as they are told to stop: a request arriving while the
+new workers boot waits in the listen backlog (never refused) and is answered a boot time later.
 
 The time budget, every wait bounded below the one after it (microsite/config.py):
     DB_LOCK_TIMEOUT_SECONDS       3 s  a lock (PostgreSQL lock_timeout, a pooled connection)
