@@ -16,6 +16,9 @@ clients are slow to send). The worker class is therefore gthread's with that one
 (microsite/gunicorn_worker.py): the stopping worker parks the connection and answers it when its
 request arrives. A longer data timeout would only narrow that window, and bring back the cost of
 idle connections that the short one removes; so the timeout stays short and the worker is fixed.
+The same worker gives a deferred connection 10 s (FIRST_REQUEST_TIMEOUT_S) to send its request
+instead of gthread's `keepalive` (2 s, counted from the deferral, which with a 20 ms thread wait
+left a slow client 2 s where gunicorn's defaults give it 7 s): a socket each, no thread.
 The old workers stop accepting as soon as they are told to stop: a request arriving while the
 new workers boot waits in the listen backlog (never refused) and is answered a boot time later.
 

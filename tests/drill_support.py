@@ -261,6 +261,7 @@ class LateClients:
         self.every, self.delay = every, delay
         self.sockets: list[socket.socket] = []
         self.status_lines: list[bytes] = []
+        self.sent_after: dict[socket.socket, float] = {}  # seconds from connecting to sending
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._connect_and_send_late, daemon=True)
 
@@ -275,8 +276,10 @@ class LateClients:
                 due.append((now + self.delay, sock))
                 next_connect = now + self.every
             while due and due[0][0] <= now:
+                send_at, sock = due.popleft()
+                self.sent_after[sock] = time.monotonic() - send_at + self.delay
                 with suppress(OSError):  # closed already: read as unanswered below
-                    due.popleft()[1].sendall(self.request.encode())
+                    sock.sendall(self.request.encode())
             time.sleep(0.0005)
 
     def __enter__(self) -> LateClients:
@@ -289,7 +292,10 @@ class LateClients:
         answer_by = time.monotonic() + CLIENT_TIMEOUT_S  # one patience for them all
         for sock in self.sockets:
             sock.settimeout(max(0.01, answer_by - time.monotonic()))
-            self.status_lines.append(first_line(sock))
+            line = first_line(sock)
+            if line != b"HTTP/1.1 200 OK":  # say how late this client really was
+                line += f" (sent {self.sent_after.get(sock, -1):.2f} s after connecting)".encode()
+            self.status_lines.append(line)
             sock.close()
 
 

@@ -264,6 +264,13 @@ class LiveServer:
         self.stop()
 
 
+def assert_clean_server_log(server: LiveServer, since: int = 0) -> None:
+    """No lock error and no unhandled exception in the server's log (from the `since` mark on)."""
+    log = server.log(since)
+    assert "database is locked" not in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+
+
 def hidden_fields(page: str) -> dict[str, str]:
     """name -> value of every <input type="hidden"> in a page, whatever the attribute order."""
     fields = {}

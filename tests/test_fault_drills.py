@@ -277,6 +277,20 @@ def test_drill_2_a_stopping_worker_answers_a_request_that_arrives_late(
     assert "Traceback" not in server.log(mark)
 
 
+def test_a_client_slow_to_send_its_request_is_answered(drill_database, shared_server):
+    """A browser on a busy phone or network that connects and sends its request 3 s later is
+    answered (gthread alone closed it after the 2 s keep-alive time, see gunicorn.conf.py)."""
+    if not drill_database.startswith("sqlite"):
+        pytest.skip("the serving model does not depend on the database; checked once, on SQLite")
+    sock = socket.create_connection(("127.0.0.1", shared_server.port), timeout=CLIENT_TIMEOUT_S)
+    try:
+        time.sleep(3)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert first_line(sock) == b"HTTP/1.1 200 OK"
+    finally:
+        sock.close()
+
+
 # --- 3 and 4. PostgreSQL unreachable, then stalled, through a proxy ----------------------------
 
 

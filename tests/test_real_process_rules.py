@@ -19,6 +19,7 @@ from live_server import (
     LiveServer,
     all_at_once,
     app_env,
+    assert_clean_server_log,
     migrated_database,
     open_forms,
     post_booking,
@@ -28,7 +29,6 @@ from live_server import (
     slot_key,
     tomorrow_at,
 )
-from test_real_processes import assert_clean_server_log
 
 pytestmark = pytest.mark.slow
 

@@ -34,6 +34,7 @@ from live_server import (
     LiveServer,
     all_at_once,
     app_env,
+    assert_clean_server_log,
     migrated_database,
     open_forms,
     post_booking,
@@ -92,12 +93,6 @@ def active_bookings(seed_app, clinician_id: int) -> list:
         "WHERE clinician_id = :clinician AND status <> 'cancelled'",
         clinician=clinician_id,
     )
-
-
-def assert_clean_server_log(server: LiveServer, since: int = 0) -> None:
-    log = server.log(since)
-    assert "database is locked" not in log, log[-3000:]
-    assert "Traceback" not in log, log[-3000:]
 
 
 def assert_only_booked_or_taken(responses: list[requests.Response]) -> None:
