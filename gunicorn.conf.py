@@ -9,6 +9,19 @@ we shorten that below, so a burst of idle connections costs the threads a fracti
 A client that trickles its request slowly still holds a thread: in production the TLS proxy
 buffers requests (docs/deploy.md), and the thread pool is large enough to ride out a few.
 
+Graceful reload (SIGHUP) drops nothing. gunicorn 27's gthread parks a deferred connection only on
+a live worker: a connection accepted just before its worker was told to stop, whose bytes came
+after the 20 ms, was closed without an answer (a patient's "connection reset" under load, when
+clients are slow to send). The worker class is therefore gthread's with that one path fixed
+(microsite/gunicorn_worker.py): the stopping worker parks the connection and answers it when its
+request arrives. A longer data timeout would only narrow that window, and bring back the cost of
+idle connections that the short one removes; so the timeout stays short and the worker is fixed.
+The same worker gives a deferred connection 10 s (FIRST_REQUEST_TIMEOUT_S) to send its request
+instead of gthread's `keepalive` (2 s, counted from the deferral, which with a 20 ms thread wait
+left a slow client 2 s where gunicorn's defaults give it 7 s): a socket each, no thread.
+The old workers stop accepting as soon as they are told to stop: a request arriving while the
+new workers boot waits in the listen backlog (never refused) and is answered a boot time later.
+
 The time budget, every wait bounded below the one after it (microsite/config.py):
     DB_LOCK_TIMEOUT_SECONDS       3 s  a lock (PostgreSQL lock_timeout, a pooled connection)
     SQLITE_BUSY_TIMEOUT_MS     3000 ms  SQLite's lock held by another process; the app's own
@@ -33,7 +46,9 @@ import os
 import gunicorn.workers.gthread
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+# gthread's worker with one fix: a reload never closes a connection it accepted without an answer
+# (microsite/gunicorn_worker.py; drill 2 in tests/test_fault_drills.py fails without it).
+worker_class = "microsite.gunicorn_worker.ThreadWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", max(2, multiprocessing.cpu_count())))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 # Connections a worker holds open at once, idle ones included (they cost a socket, no thread).

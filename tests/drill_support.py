@@ -9,32 +9,30 @@ booked twice at overlapping times.
 from __future__ import annotations
 
 import random
-import re
+import socket
 import sqlite3
 import threading
 import time
-import uuid
-from contextlib import closing
+from collections import deque
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from datetime import time as clock_time
-from zoneinfo import ZoneInfo
 
 import requests
 from live_server import (
-    CLINIC_TIMEZONE,
+    OVERLAPPING_PAIRS_SQL,
     PATIENT,
+    REFERENCE_RE,
     LiveServer,
     hidden_fields,
     new_browser,
+    query,
     slot_key,
+    tomorrow_at,
 )
 from sqlalchemy import text
 
 from microsite.extensions import db
-from microsite.models import Clinician, ConsultationType, WorkingHours
 
-REFERENCE_RE = re.compile(r'class="reference-code">([A-Z0-9]+)<')
 NOTHING_BOOKED = "Nothing was booked."
 UNCONFIRMED = "may or may not have been made"
 # Short timeouts in the drills' servers, so "longer than the worker timeout" stays short.
@@ -51,11 +49,6 @@ DRILL_ENV = {
     "GUNICORN_THREADS": "8",
 }
 CLIENT_TIMEOUT_S = 20  # a patient's browser; every answer must come well before it
-OVERLAPPING_PAIRS_SQL = (
-    "SELECT count(*) FROM booking a JOIN booking b ON a.clinician_id = b.clinician_id "
-    "AND a.id < b.id AND a.status <> 'cancelled' AND b.status <> 'cancelled' "
-    "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"
-)
 
 
 @dataclass
@@ -80,6 +73,7 @@ class Attempt:
     reference: str | None = None
     seconds: float = 0.0
     finished_at: float = field(default_factory=time.monotonic)
+    confirmation_lost: bool = False  # a 303 whose confirmation page never came
 
 
 @dataclass
@@ -97,15 +91,10 @@ class Ledger:
 
 def tomorrow_slots(clinician_id: int, days: int = 20) -> list[str]:
     """Keys of hourly times 08:00-19:00 clinic time over the next `days` days."""
-    zone = ZoneInfo(CLINIC_TIMEZONE)
-    first = datetime.now(zone).date() + timedelta(days=1)
     return [
-        slot_key(
-            clinician_id,
-            datetime.combine(first + timedelta(days=d), clock_time(h), tzinfo=zone).astimezone(UTC),
-        )
-        for d in range(days)
-        for h in range(8, 20)
+        slot_key(clinician_id, tomorrow_at(hour, days=1 + day))
+        for day in range(days)
+        for hour in range(8, 20)
     ]
 
 
@@ -143,7 +132,12 @@ def post(server: LiveServer, form: Form, ledger: Ledger) -> Attempt:
         return ledger.add(Attempt(form, None, seconds=time.monotonic() - started))
     attempt = Attempt(form, response.status_code, response.text, None, time.monotonic() - started)
     if response.status_code == 303:
-        confirmed = confirmation_page(server, form)
+        try:
+            confirmed = confirmation_page(server, form)
+        except requests.RequestException as error:  # booked, but the patient never saw it
+            attempt.page = f"the confirmation page did not load: {error}"
+            attempt.confirmation_lost = True
+            return ledger.add(attempt)
         if confirmed.status_code == 200:
             attempt.reference = REFERENCE_RE.search(confirmed.text).group(1)
         else:  # the booking exists; only its page could not be loaded just now
@@ -170,10 +164,17 @@ class Load:
         self.server, self.type_id, self.keys = server, type_id, keys
         self.ledger = Ledger()
         self.unshown_forms = 0
+        self.errors: list[BaseException] = []  # a patient thread that broke: raised on exit
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def _run(self) -> None:
+        try:
+            self._book_until_stopped()
+        except BaseException as error:  # e.g. a page a patient must never see: fail the drill
+            self.errors.append(error)
+
+    def _book_until_stopped(self) -> None:
         rng = random.Random()  # noqa: S311 - spreading test load, not security
         while not self._stop.is_set():
             form = open_form(self.server, self.type_id, rng.choice(self.keys))
@@ -194,40 +195,12 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=2 * CLIENT_TIMEOUT_S + 5)
-
-
-def seed_clinic(seed_app) -> tuple[int, int]:
-    """A new clinician working 07:00-21:00 every day and a 60-minute type on an hourly grid."""
-    tag = uuid.uuid4().hex[:8]
-    with seed_app.app_context():
-        clinician = Clinician(name=f"Dr. Drill {tag}", email=f"{tag}@example.test")
-        clinician.weekly_hours = [
-            WorkingHours(weekday=day, start_time=clock_time(7), end_time=clock_time(21))
-            for day in range(7)
-        ]
-        consultation_type = ConsultationType(
-            slug=f"drill-{tag}",
-            name="Initial consultation — in person",
-            mode="in_person",
-            duration_minutes=60,
-            slot_interval_minutes=60,
-            min_notice_minutes=0,
-            horizon_days=30,
-        )
-        db.session.add_all([clinician, consultation_type])
-        db.session.commit()
-        ids = clinician.id, consultation_type.id
-        db.session.remove()
-    return ids
+        if self.errors and _exc[0] is None:
+            raise self.errors[0]
 
 
 def stored_by_key(seed_app, key: str) -> list:
-    with seed_app.app_context(), db.engine.connect() as conn:
-        return list(
-            conn.execute(
-                text("SELECT reference FROM booking WHERE idempotency_key = :k"), {"k": key}
-            )
-        )
+    return query(seed_app, "SELECT reference FROM booking WHERE idempotency_key = :k", k=key)
 
 
 def assert_invariants(seed_app, attempts: list[Attempt], *, sqlite_path: str | None = None):
@@ -248,10 +221,12 @@ def assert_invariants(seed_app, attempts: list[Attempt], *, sqlite_path: str | N
             raise AssertionError(f"a patient got HTTP {attempt.status}: {attempt.page[:300]}")
     for key, sends in by_key.items():
         stored = [row.reference for row in stored_by_key(seed_app, key)]
-        confirmed = {a.reference for a in sends if a.status == 303}
+        confirmed = {a.reference for a in sends if a.status == 303 and not a.confirmation_lost}
         if confirmed:
             assert len(confirmed) == 1, (key, confirmed)
             assert stored == list(confirmed), (key, confirmed, stored)
+        elif any(a.confirmation_lost for a in sends):
+            assert len(stored) == 1, (key, stored)  # booked; only its page never came
         elif any(a.status is None or UNCONFIRMED in a.page for a in sends):
             assert len(stored) <= 1  # the outcome was never shown: at most one booking
         else:
@@ -263,7 +238,75 @@ def assert_invariants(seed_app, attempts: list[Attempt], *, sqlite_path: str | N
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def assert_no_worker_was_killed_for_time(server: LiveServer) -> None:
-    log = server.log()
+def assert_no_worker_was_killed_for_time(server: LiveServer, since: int = 0) -> None:
+    """Nothing in the server's log (from the `since` mark on) says a wait ran into the worker
+    timeout or an error went unhandled."""
+    log = server.log(since)
     assert "WORKER TIMEOUT" not in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+class LateClients:
+    """Clients that connect every `every` s while the block runs and send their GET only `delay`
+    s after connecting (a slow phone, a busy laptop): their connection is accepted before the
+    request arrives. Afterwards `status_lines` holds what each was answered.
+
+    gthread hands such a connection back to its event loop after 20 ms without bytes
+    (gunicorn.conf.py); a worker stopped by a reload in that moment must still answer it.
+    """
+
+    def __init__(self, server: LiveServer, path: str, *, every: float = 0.002, delay=0.25):
+        self.address = ("127.0.0.1", server.port)
+        self.request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        self.every, self.delay = every, delay
+        self.sockets: list[socket.socket] = []
+        self.status_lines: list[bytes] = []
+        self.sent_after: dict[socket.socket, float] = {}  # seconds from connecting to sending
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._connect_and_send_late, daemon=True)
+
+    def _connect_and_send_late(self) -> None:
+        due: deque[tuple[float, socket.socket]] = deque()
+        next_connect = time.monotonic()
+        while not self._stop.is_set() or due:
+            now = time.monotonic()
+            if not self._stop.is_set() and now >= next_connect:
+                sock = socket.create_connection(self.address, timeout=CLIENT_TIMEOUT_S)
+                self.sockets.append(sock)
+                due.append((now + self.delay, sock))
+                next_connect = now + self.every
+            while due and due[0][0] <= now:
+                send_at, sock = due.popleft()
+                self.sent_after[sock] = time.monotonic() - send_at + self.delay
+                with suppress(OSError):  # closed already: read as unanswered below
+                    sock.sendall(self.request.encode())
+            time.sleep(0.0005)
+
+    def __enter__(self) -> LateClients:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=CLIENT_TIMEOUT_S)
+        answer_by = time.monotonic() + CLIENT_TIMEOUT_S  # one patience for them all
+        for sock in self.sockets:
+            sock.settimeout(max(0.01, answer_by - time.monotonic()))
+            line = first_line(sock)
+            if line != b"HTTP/1.1 200 OK":  # say how late this client really was
+                line += f" (sent {self.sent_after.get(sock, -1):.2f} s after connecting)".encode()
+            self.status_lines.append(line)
+            sock.close()
+
+
+def first_line(sock: socket.socket) -> bytes:
+    """The status line the server answered on this connection, or what happened instead."""
+    answer = b""
+    try:
+        while b"\r\n" not in answer and (chunk := sock.recv(4096)):
+            answer += chunk
+    except TimeoutError:
+        return b"(no answer within the client's timeout)"
+    except OSError as error:
+        return f"({error})".encode()
+    return answer.split(b"\r\n", 1)[0] if b"\r\n" in answer else b"(closed, no answer)"

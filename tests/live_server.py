@@ -1,9 +1,10 @@
 """Real processes for tests and benchmarks: gunicorn, `flask` commands, throwaway databases,
-and browsers (requests sessions) that fill in the booking form.
+browsers (requests sessions) that fill in the booking form, and the seeding they start from.
 
-Nothing here imports the app: the server and the commands run in their own processes, the way
-production runs them, so what they share is only the database (and the signing secret).
-Every process is started in its own session and stopped by its process-group id.
+The server and the commands run in their own processes, the way production runs them, so what
+they share with the test is only the database (and the signing secret). The test seeds and
+inspects that database through an app of its own in this process (`seed_app_for`), never serves
+from it. Every process is started in its own session and stopped by its process-group id.
 """
 
 from __future__ import annotations
@@ -21,12 +22,21 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
+import pytest
 import requests
+from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from microsite import create_app
+from microsite.extensions import db
+from microsite.models import Clinician, ConsultationType, WorkingHours
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -35,6 +45,18 @@ CLINIC_TIMEZONE = "America/New_York"
 REQUEST_TIMEOUT_S = 30
 START_TIMEOUT_S = 90.0  # four workers importing the app on a loaded 2-core machine
 STOP_TIMEOUT_S = 10.0
+PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
+PG_SKIP_REASON = (
+    "MICROSITE_TEST_DATABASE_URL is not set: PostgreSQL process tests run in CI (.ci/run)"
+)
+# Module-scoped database fixtures take these params: SQLite always, PostgreSQL in CI.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+REFERENCE_RE = re.compile(r'class="reference-code">([A-Z0-9]+)<')
+OVERLAPPING_PAIRS_SQL = (
+    "SELECT count(*) FROM booking a JOIN booking b ON a.clinician_id = b.clinician_id "
+    "AND a.id < b.id AND a.status <> 'cancelled' AND b.status <> 'cancelled' "
+    "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"
+)
 
 PATIENT = {
     "full_name": "Jane Q. Patient",
@@ -126,6 +148,22 @@ def postgres_database(admin_url: str, prefix: str = "microsite_live") -> Iterato
         admin.dispose()
 
 
+@contextmanager
+def migrated_database(backend: str, folder: Path, prefix: str = "microsite_live") -> Iterator[str]:
+    """A fresh database migrated by `flask db upgrade` (its URL): a SQLite file in `folder`, or
+    a PostgreSQL database beside MICROSITE_TEST_DATABASE_URL's (skipped when that is unset)."""
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'bookings.sqlite3'}"
+        migrate(url)
+        yield url
+        return
+    if not PG_ADMIN_URL:
+        pytest.skip(PG_SKIP_REASON)
+    with postgres_database(PG_ADMIN_URL, prefix=prefix) as url:
+        migrate(url)
+        yield url
+
+
 def stop_process_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM the group a process leads (gunicorn's master and workers); SIGKILL if slow."""
     if process.poll() is None:
@@ -214,14 +252,30 @@ class LiveServer:
         if self.process is not None:
             stop_process_group(self.process)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def log(self, since: int = 0) -> str:
+        """The server's output, from byte `since` (a `log_mark()`) on."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
+
+    def log_mark(self) -> int:
+        """Where the log ends now: a test sharing the server reads its own part with log(mark)."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def __enter__(self) -> LiveServer:
         return self.start()
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+
+def assert_clean_server_log(server: LiveServer, since: int = 0) -> None:
+    """No lock error and no unhandled exception in the server's log (from the `since` mark on)."""
+    log = server.log(since)
+    assert "database is locked" not in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
 
 
 def hidden_fields(page: str) -> dict[str, str]:
@@ -290,3 +344,90 @@ def all_at_once(calls: list[Callable[[], object]]) -> list:
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(released, call) for call in calls]
         return [future.result(timeout=2 * REQUEST_TIMEOUT_S) for future in futures]
+
+
+# --- seeding and inspecting the database, from this process -----------------------------------
+
+
+def seed_app_for(database_uri: str, **config) -> Flask:
+    """An app in this process on the server's database, to seed and inspect it (never to serve).
+    Dispose of its engine when done (`db.engine.dispose()` in an app context)."""
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": SECRET_KEY,
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "CLINIC_TIMEZONE": CLINIC_TIMEZONE,
+            **config,
+        }
+    )
+
+
+@contextmanager
+def seed_app_on(database_uri: str, **config) -> Iterator[Flask]:
+    """seed_app_for, its connections closed afterwards."""
+    app = seed_app_for(database_uri, **config)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+class Clinic(NamedTuple):
+    clinician_id: int
+    type_id: int
+
+
+def seed_clinic(
+    seed_app,
+    *,
+    duration_minutes: int = 60,
+    slot_interval_minutes: int = 60,
+    buffer_after_minutes: int = 0,
+    daily_cap: int | None = None,
+    mode: str = "in_person",
+) -> Clinic:
+    """A new clinician working 07:00-21:00 every day, and a type of theirs bookable at once."""
+    tag = uuid.uuid4().hex[:8]
+    with seed_app.app_context():
+        clinician = Clinician(name=f"Dr. Live {tag}", email=f"{tag}@example.test")
+        clinician.daily_cap = daily_cap
+        clinician.weekly_hours = [
+            WorkingHours(weekday=day, start_time=clock_time(7), end_time=clock_time(21))
+            for day in range(7)
+        ]
+        consultation_type = ConsultationType(
+            slug=f"live-{tag}",
+            name="Initial consultation — in person"
+            if mode == "in_person"
+            else "Initial consultation — video",
+            mode=mode,
+            duration_minutes=duration_minutes,
+            slot_interval_minutes=slot_interval_minutes,
+            buffer_after_minutes=buffer_after_minutes,
+            min_notice_minutes=0,
+            horizon_days=30,
+        )
+        db.session.add_all([clinician, consultation_type])
+        db.session.commit()
+        clinic = Clinic(clinician.id, consultation_type.id)
+        db.session.remove()
+    return clinic
+
+
+def tomorrow_at(hour: int, minute: int = 0, *, days: int = 1) -> datetime:
+    """That clinic-local wall-clock time `days` from today, as a UTC instant (the servers run on
+    the real clock)."""
+    zone = ZoneInfo(CLINIC_TIMEZONE)
+    day = datetime.now(zone).date() + timedelta(days=days)
+    return datetime.combine(day, clock_time(hour, minute), tzinfo=zone).astimezone(UTC)
+
+
+def query(seed_app, sql: str, **params) -> list:
+    with seed_app.app_context(), db.engine.connect() as conn:
+        return list(conn.execute(text(sql), params))
+
+
+def scalar(seed_app, sql: str, **params):
+    return query(seed_app, sql, **params)[0][0]

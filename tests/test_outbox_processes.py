@@ -7,7 +7,6 @@ PostgreSQL when MICROSITE_TEST_DATABASE_URL names an admin database (as in CI).
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
 import threading
@@ -16,109 +15,60 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
-from zoneinfo import ZoneInfo
 
 import pytest
 from live_server import (
-    CLINIC_TIMEZONE,
-    SECRET_KEY,
+    BACKENDS,
     LiveServer,
     app_env,
-    migrate,
+    migrated_database,
     open_form,
     post_booking,
-    postgres_database,
     run_flask,
+    scalar,
+    seed_app_on,
+    seed_clinic,
     slot_key,
+    tomorrow_at,
 )
 from smtp_server import black_hole, smtp_server
 from sqlalchemy import text
 
-from microsite import create_app
 from microsite.extensions import db
-from microsite.models import Clinician, ConsultationType, WorkingHours
 from microsite.services.booking import PatientDetails, book_slot
 
 pytestmark = pytest.mark.slow
 
-PG_ADMIN_URL = os.environ.get("MICROSITE_TEST_DATABASE_URL", "").strip()
 BOOKINGS = 20
 MAIL_TIMEOUT_S = 2
 SENT_RE = re.compile(r"sent (\d+)")
 
 
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def live_database(request, tmp_path_factory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('outbox-live') / 'outbox.sqlite3'}"
-        migrate(url)
-        yield url
-        return
-    if not PG_ADMIN_URL:
-        pytest.skip("MICROSITE_TEST_DATABASE_URL is not set: PostgreSQL process tests run in CI")
-    with postgres_database(PG_ADMIN_URL, prefix="microsite_outbox") as url:
-        migrate(url)
+    folder = tmp_path_factory.mktemp("outbox-live")
+    with migrated_database(request.param, folder, prefix="microsite_outbox") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def seed_app(live_database):
-    """An app in this process on the same database, to seed and inspect it (never to serve)."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": SECRET_KEY,
-            "SQLALCHEMY_DATABASE_URI": live_database,
-            "CLINIC_TIMEZONE": CLINIC_TIMEZONE,
-            "MAIL_SEND_IN_BACKGROUND": False,
-            # Seeding books one test patient many times; the clinic's policy is tested elsewhere.
-            "MAX_UPCOMING_PER_PATIENT": 0,
-        }
-    )
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    # Seeding books one test patient many times; the clinic's policy is tested elsewhere.
+    with seed_app_on(
+        live_database, MAIL_SEND_IN_BACKGROUND=False, MAX_UPCOMING_PER_PATIENT=0
+    ) as app:
+        yield app
 
 
 def new_clinic(seed_app) -> tuple[int, int]:
-    """A clinician working 07:00-21:00 every day and a 30-minute type bookable at once."""
-    tag = uuid.uuid4().hex[:8]
-    with seed_app.app_context():
-        clinician = Clinician(name=f"Dr. Mail {tag}", email=f"{tag}@example.test")
-        clinician.weekly_hours = [
-            WorkingHours(weekday=day, start_time=clock_time(7), end_time=clock_time(21))
-            for day in range(7)
-        ]
-        consultation_type = ConsultationType(
-            slug=f"mail-{tag}",
-            name="Initial consultation — video",
-            mode="video",
-            duration_minutes=30,
-            slot_interval_minutes=30,
-            min_notice_minutes=0,
-            horizon_days=30,
-        )
-        db.session.add_all([clinician, consultation_type])
-        db.session.commit()
-        ids = (clinician.id, consultation_type.id)
-        db.session.remove()
-    return ids
+    """A clinician working 07:00-21:00 every day and a 30-minute video type bookable at once."""
+    return seed_clinic(seed_app, duration_minutes=30, slot_interval_minutes=30, mode="video")
 
 
 def tomorrows_starts(count: int) -> list[datetime]:
-    zone = ZoneInfo(CLINIC_TIMEZONE)
-    day: date = datetime.now(zone).date() + timedelta(days=1)
-    first = datetime.combine(day, clock_time(8), tzinfo=zone)
-    return [(first + timedelta(minutes=30 * i)).astimezone(UTC) for i in range(count)]
-
-
-def scalar(seed_app, sql: str, **params):
-    with seed_app.app_context(), db.engine.connect() as conn:
-        return conn.execute(text(sql), params).scalar()
+    """`count` back-to-back half hours from 08:00 tomorrow, clinic time."""
+    first = tomorrow_at(8)
+    return [first + timedelta(minutes=30 * i) for i in range(count)]
 
 
 def wait_until_all_due(seed_app, clinician_id: int, timeout: float) -> None:

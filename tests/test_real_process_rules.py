@@ -8,79 +8,59 @@ single-writer lock (SQLite). SQLite always; PostgreSQL when MICROSITE_TEST_DATAB
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from datetime import time as clock_time
+from collections.abc import Iterator
 
 import pytest
 import requests
 from live_server import (
+    BACKENDS,
     REQUEST_TIMEOUT_S,
     LiveServer,
     all_at_once,
     app_env,
+    assert_clean_server_log,
+    migrated_database,
     open_forms,
     post_booking,
+    scalar,
+    seed_app_on,
+    seed_clinic,
     slot_key,
-)
-from test_real_processes import (
-    PG_SKIP_REASON,
-    assert_clean_server_log,
-    live_database,  # noqa: F401 - a fixture
-    query,
-    seed_app,  # noqa: F401 - a fixture
     tomorrow_at,
 )
-
-from microsite.extensions import db
-from microsite.models import Clinician, ConsultationType, WorkingHours
 
 pytestmark = pytest.mark.slow
 
 RACERS = 30
 DAILY_CAP = 3
 REDIS_URL = "redis://127.0.0.1:6379/11"  # this project's Redis database: number 11 only
-assert PG_SKIP_REASON  # the PostgreSQL half is skipped, with that reason, without a server
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_database(request, tmp_path_factory) -> Iterator[str]:
+    with migrated_database(request.param, tmp_path_factory.mktemp("rules")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def server(live_database, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: F811
+def seed_app(live_database):
+    with seed_app_on(live_database) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def server(live_database, tmp_path_factory) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("rules") / "gunicorn.log"
     with LiveServer(app_env(live_database), log, workers=4) as live:
         yield live
 
 
-@pytest.fixture
-def make_clinic(seed_app) -> Callable[..., tuple[int, int]]:  # noqa: F811
-    """A clinician working 07:00-21:00 daily and a 15-minute type bookable at once."""
-
-    def make(*, buffer_after_minutes: int = 0, daily_cap: int | None = None) -> tuple[int, int]:
-        tag = uuid.uuid4().hex[:8]
-        with seed_app.app_context():
-            clinician = Clinician(name=f"Dr. {tag}", email=f"{tag}@example.test")
-            clinician.daily_cap = daily_cap
-            clinician.weekly_hours = [
-                WorkingHours(weekday=day, start_time=clock_time(7), end_time=clock_time(21))
-                for day in range(7)
-            ]
-            consultation_type = ConsultationType(
-                slug=f"rules-{tag}",
-                name="Follow-up — video",
-                mode="video",
-                duration_minutes=15,
-                slot_interval_minutes=15,
-                buffer_after_minutes=buffer_after_minutes,
-                min_notice_minutes=0,
-                horizon_days=30,
-            )
-            db.session.add_all([clinician, consultation_type])
-            db.session.commit()
-            ids = clinician.id, consultation_type.id
-            db.session.remove()
-        return ids
-
-    return make
+def make_clinic(seed_app, **rules) -> tuple[int, int]:
+    """A clinician working 07:00-21:00 daily and a 15-minute video type bookable at once."""
+    return seed_clinic(
+        seed_app, duration_minutes=15, slot_interval_minutes=15, mode="video", **rules
+    )
 
 
 def distinct_times(clinician_id: int, count: int) -> list[str]:
@@ -98,19 +78,18 @@ def race(server: LiveServer, type_id: int, keys: list[str]) -> Counter:
     return Counter(response.status_code for response in responses)
 
 
-def active_count(seed_app, clinician_id: int) -> int:  # noqa: F811
+def active_count(seed_app, clinician_id: int) -> int:
     sql = "SELECT count(*) FROM booking WHERE clinician_id = :c AND status <> 'cancelled'"
-    return query(seed_app, sql, c=clinician_id)[0][0]
+    return scalar(seed_app, sql, c=clinician_id)
 
 
 def test_thirty_times_that_conflict_only_through_buffers_make_one_booking(
     server,
-    seed_app,  # noqa: F811
-    make_clinic,
+    seed_app,
 ):
     # 15-minute consultations back to back, each followed by 8 hours' buffer: every pair
     # conflicts through a buffer, none through the appointments themselves.
-    clinician_id, type_id = make_clinic(buffer_after_minutes=8 * 60)
+    clinician_id, type_id = make_clinic(seed_app, buffer_after_minutes=8 * 60)
     codes = race(server, type_id, distinct_times(clinician_id, RACERS))
     assert codes == {303: 1, 409: RACERS - 1}
     assert active_count(seed_app, clinician_id) == 1
@@ -119,10 +98,9 @@ def test_thirty_times_that_conflict_only_through_buffers_make_one_booking(
 
 def test_thirty_times_racing_past_a_daily_cap_make_exactly_the_cap(
     server,
-    seed_app,  # noqa: F811
-    make_clinic,
+    seed_app,
 ):
-    clinician_id, type_id = make_clinic(daily_cap=DAILY_CAP)
+    clinician_id, type_id = make_clinic(seed_app, daily_cap=DAILY_CAP)
     codes = race(server, type_id, distinct_times(clinician_id, RACERS))
     assert codes == {303: DAILY_CAP, 409: RACERS - DAILY_CAP}
     assert active_count(seed_app, clinician_id) == DAILY_CAP
@@ -149,9 +127,8 @@ def redis_db() -> Iterator[str]:
 
 
 def test_four_workers_share_one_limit_through_redis_and_spoofed_headers_do_not_escape(
-    live_database,  # noqa: F811
-    seed_app,  # noqa: F811
-    make_clinic,
+    live_database,
+    seed_app,
     redis_db,
     tmp_path,
 ):
@@ -163,7 +140,7 @@ def test_four_workers_share_one_limit_through_redis_and_spoofed_headers_do_not_e
         MICROSITE_RATELIMIT_STORAGE_URI=redis_db,
         MICROSITE_RATELIMIT_BOOKING="5 per minute",
     )
-    clinician_id, type_id = make_clinic()
+    clinician_id, type_id = make_clinic(seed_app)
     with LiveServer(env, tmp_path / "limited.log", workers=4) as limited:
         forms = open_forms(limited, type_id, distinct_times(clinician_id, 40))
 
