@@ -47,8 +47,10 @@ def machine_lines(http: HttpResults) -> list[str]:
         f"CPUs); pages: `{pages.ROUND.describe()}` rounds (section 2); bookings: "
         f"`{SETTINGS.describe()} --timeout 10s -s <script>.lua`, after a {WARMUP.duration_s} s "
         f"warm-up with the same script; latencies from wrk's histogram.",
-        "- Shared machine: other work ran beside these runs, so absolute figures wander "
-        "between runs and the ratios, paired round by round, are what to compare.",
+        "- Load average when this was written (1, 5, 15 min): "
+        + ", ".join(f"{load:.1f}" for load in os.getloadavg())
+        + " (the benchmark's own servers and wrk included). Absolute figures wander between "
+        "runs; the ratios, paired round by round, are what to compare.",
     ]
 
 
