@@ -259,6 +259,7 @@ def test_a_cancelled_booking_reads_as_cancelled_on_its_confirmation_page(client,
     page = client.get("/book/confirmed").get_data(as_text=True)
     assert "This consultation was cancelled" in page
     assert "Your consultation is booked" not in page
+    assert " is booked" not in page  # nor in the page's description
     download = client.get("/book/confirmed/consultation.ics")
     event = icalendar.Calendar.from_ical(download.data).walk("VEVENT")[0]
     assert str(event["STATUS"]) == "CANCELLED"
