@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
@@ -200,10 +200,12 @@ def first_available(
     now: datetime,
     clinician_ids: Collection[int] | None = None,
     moving: Booked | None = None,
+    skip: Callable[[Slot], bool] | None = None,
 ) -> Slot | None:
     """The earliest bookable slot between now and now + horizon (lowest clinician_id on ties).
 
     `moving`: the booking being rescheduled, which blocks nothing (see `free_slots`).
+    `skip`: slots not to return (a reschedule skips the time the booking already holds).
     """
     booked = without(booked, moving)
     tz = schedule.timezone
@@ -212,8 +214,9 @@ def first_available(
     days = (_local_date(_EPOCH + _at(now) + rules.horizon, tz) - first).days + 1
     # Day by day, so a full calendar does not build slots it will not return.
     for day in _free_by_day(schedule, rules, booked, now, first, max(days, 0), clinician_ids):
-        if day:
-            return day[0]
+        for slot in day:
+            if skip is None or not skip(slot):
+                return slot
     return None
 
 

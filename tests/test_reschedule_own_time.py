@@ -25,6 +25,7 @@ from microsite.database import write_transaction
 from microsite.extensions import db
 from microsite.models import AuditEvent, Booking
 from microsite.services import manage_links, outbox
+from microsite.services import schedule as schedule_service
 from microsite.services.history import booking_history
 
 TUESDAY_9AM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)  # 60 minutes, on a 30-minute grid
@@ -233,3 +234,14 @@ def test_the_database_lets_a_booking_overlap_its_own_old_time_but_no_other(booki
         db.session.commit()
     db.session.rollback()
     assert fresh(booking.id).starts_at == TUESDAY_930AM
+
+
+def test_the_reschedule_picker_opens_on_a_new_time_not_the_current_one(clinic):
+    """A booking on the first free time: its picker must open where another time is free (on
+    the week of the current time alone it could list nothing at all)."""
+    first = schedule_service.first_available(clinic.type, clinic.clinician.id)
+    held = book(clinic, first.start)
+    for clinician_id in (clinic.clinician.id, None):
+        opening = schedule_service.first_available(clinic.type, clinician_id, moving=held)
+        assert opening is not None
+        assert not schedule_service.is_current_time(held, opening.start, clinician_id)

@@ -130,3 +130,13 @@ def test_no_moving_booking_changes_nothing():
     held = booking(MONDAY, "09:00", "10:00")
     assert slots_on(MONDAY, booked=[held], moving=None) == slots_on(MONDAY, booked=[held])
     assert check(local(MONDAY, "09:30"), [held], moving=None) is Unbookable.TAKEN
+
+
+def test_first_available_for_a_move_can_skip_the_booking_s_own_time():
+    held = booking(MONDAY, "09:00", "10:00")
+    own = first_available(schedule(), RULES, [held], now=SUNDAY_NOON, moving=held)
+    assert own.start == held.start  # freed, its own time is the earliest again
+    skipped = first_available(
+        schedule(), RULES, [held], now=SUNDAY_NOON, moving=held, skip=lambda s: s.start == own.start
+    )
+    assert skipped.start == local(MONDAY, "09:30")

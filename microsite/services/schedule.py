@@ -348,8 +348,9 @@ def first_available(
     *,
     moving: Booking | None = None,
 ) -> scheduling.Slot | None:
-    """The earliest free slot; with `moving`, as that booking's reschedule sees it (it blocks
-    nothing; its own time may come back, which only decides the week a picker opens on)."""
+    """The earliest free slot; with `moving`, as that booking's reschedule sees it: it blocks
+    nothing, and its own current time is not a new time, so it is skipped (a picker opened on
+    the week of that time alone would show no time at all)."""
     now = clock.now()
     clinician_ids = None if clinician_id is None else [clinician_id]
     schedule = load_schedule(now, clinician_ids)
@@ -362,4 +363,7 @@ def first_available(
         now=now,
         clinician_ids=clinician_ids,
         moving=None if moving is None else booked_of(moving),
+        skip=None
+        if moving is None
+        else lambda slot: is_current_time(moving, slot.start, clinician_id),
     )
