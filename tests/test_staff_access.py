@@ -6,10 +6,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 from staff_support import PASSWORD, create_staff, post_form, quick_sign_in, use_fast_hashing
 from tests_support import MONDAY_8AM_EST, csrf_token
 
 from microsite import create_app
+from microsite.extensions import db
+from microsite.models import AuditEvent
 from microsite.models.staff import ROLE_ADMIN, STAFF_ROLES
 
 SAMPLE_VALUES = {"int": "1", "default": "2026-11-30", "string": "2026-11-30"}
@@ -210,3 +213,22 @@ def test_state_changes_need_post_and_csrf(client, frozen_clock, two_clinicians_b
     assert client.get("/staff/logout").status_code == 405
     no_token = client.post(f"/staff/bookings/{mine.id}/notes", data={"body": "hello"})
     assert no_token.status_code == 400
+
+
+# Every form of the console, the sign-in steps included: without its CSRF token, refused.
+POST_ROUTES = [route for route in ROUTES if route[1] == "POST"]
+
+
+@pytest.mark.parametrize(("endpoint", "method", "url"), POST_ROUTES, ids=lambda v: str(v))
+def test_every_staff_post_without_its_csrf_token_is_refused(
+    client, frozen_clock, endpoint, method, url
+):
+    admin = create_staff(role="admin")
+    quick_sign_in(client, admin)
+    audit_rows = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    response = client.post(url, data={"body": "hello", "reason": "no token"})
+    assert response.status_code == 400, (endpoint, response.status_code)
+    assert "no-store" in response.headers["Cache-Control"]
+    # Refused before the view: nothing was recorded, and the admin is still signed in.
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows
+    assert client.get("/staff/bookings/").status_code == 200
