@@ -111,20 +111,24 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     on_disk = bool(path) and path != ":memory:" and not path.startswith("file:")
 
     @event.listens_for(engine, "do_connect")
-    def _create_private(_dialect, _record, _cargs, _cparams) -> None:
+    def _create_private(_dialect, record, _cargs, _cparams) -> None:
         # Patient data: the file is made owner-only before SQLite opens it; SQLite then gives
         # its -wal and -shm files the database file's own permissions.
         if on_disk and not os.path.exists(path):
             # A missing folder is SQLite's to report (OperationalError: the database is away).
             with suppress(OSError):
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Looked at BEFORE SQLite opens the file: a file made writable between the open and a
+        # look afterwards would pass for writable on a connection that opened read-only, and
+        # the first booking after the operator's fix would fail. Looked at before, the error
+        # goes the harmless way: a connection that could write is replaced once more.
+        record.info["opened_read_only"] = bool(path) and not storage.writable(path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, record) -> None:
         if on_disk:
             _make_owner_only(path)
         dbapi_connection.isolation_level = None
-        record.info["opened_read_only"] = bool(path) and not storage.writable(path)
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")

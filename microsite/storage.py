@@ -19,11 +19,15 @@ DEFAULT_MIN_FREE_BYTES = 50 * 1024 * 1024
 
 
 def writable(path: str) -> bool:
-    """The database file (when it exists) and its folder can be written by this process."""
+    """The database file and its WAL companions (those that exist) and their folder can be
+    written by this process: SQLite opens a connection read-only if any of them cannot."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
-    return not os.path.exists(path) or os.access(path, os.R_OK | os.W_OK)
+    return all(
+        not os.path.exists(name) or os.access(name, os.R_OK | os.W_OK)
+        for name in (path, f"{path}-wal", f"{path}-shm")
+    )
 
 
 def free_bytes(path: str) -> int:
