@@ -75,7 +75,7 @@ bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y wrk; }
 	$(BIN)/python -m bench
 
-## screenshots: phone and desktop screenshots of the booking into docs/screenshots/ (see README)
+## screenshots: phone and desktop screenshots (booking, manage link, staff week view and booking) into docs/screenshots/ (see README)
 screenshots: $(VENV)/.installed-dev chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/screenshots.py
 
