@@ -260,3 +260,22 @@ def test_a_time_never_offered_is_refused_with_other_times(watched):
     assert page.locator("input[name=slot]:checked").count() == 0
     expect(page.locator("#error-summary")).not_to_contain_text("kept")
     assert_accessible(page, "422 with other times")
+
+
+def test_a_form_too_large_gets_our_own_413_page(watched):
+    """A note pasted far past its limit (the browser's maxlength bypassed, as a script or an
+    old browser would): our page, in our words, that says nothing was booked."""
+    page = watched().new_page()
+    page.goto("/book/")
+    open_picker(page, IN_PERSON)
+    page.locator(TIME_LINK).first.click()
+    page.wait_for_url(re.compile(r"/book/details\?"))
+    fill_details(page)
+    page.locator("textarea").first.evaluate(
+        "(note) => { note.removeAttribute('maxlength'); note.value = 'x'.repeat(200000); }"
+    )
+    press_book(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("That was more than we can accept")
+    expect(page.locator("main")).to_contain_text("Nothing was booked")
+    expect(page).to_have_title(re.compile("more than we can accept"))
+    assert_accessible(page, "413 page")
