@@ -208,17 +208,7 @@ def spot(labels: list[str]) -> int:
         workdir = Path(workdir_name)
         demo_uri = f"sqlite:///{workdir / 'demo.sqlite3'}"
         demo = datasets.demo_database(demo_uri)
-        with (
-            scenarios.serving(scenarios.BARE_APP, demo_uri, workdir / "bare.log", "/") as bare,
-            scenarios.serving("wsgi:app", demo_uri, workdir / "site.log", "/healthz") as site,
-            scenarios.serving(
-                "wsgi:app",
-                demo_uri,
-                workdir / "nocache.log",
-                "/healthz",
-                MICROSITE_SLOT_CACHE_SECONDS="0",
-            ) as nocache,
-        ):
+        with scenarios.page_servers(demo_uri, workdir) as (bare, site, nocache):
             listed = requests.get(
                 f"{site.url}/api/slots?type={demo.type_id}&days=7", timeout=30
             ).json()["slots"]

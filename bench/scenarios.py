@@ -61,6 +61,28 @@ class HttpResults:
 
 
 @contextmanager
+def page_servers(
+    demo_uri: str, workdir: Path
+) -> Iterator[tuple[LiveServer, LiveServer, LiveServer]]:
+    """The bare app, the site, and the site with SLOT_CACHE_SECONDS=0, on one demo database.
+
+    The three idle while another is measured; only one is under load at a time.
+    """
+    with (
+        serving(BARE_APP, demo_uri, workdir / "bare.log", "/") as bare,
+        serving("wsgi:app", demo_uri, workdir / "site.log", "/healthz") as site,
+        serving(
+            "wsgi:app",
+            demo_uri,
+            workdir / "nocache.log",
+            "/healthz",
+            MICROSITE_SLOT_CACHE_SECONDS="0",
+        ) as nocache,
+    ):
+        yield bare, site, nocache
+
+
+@contextmanager
 def serving(
     app: str, database_uri: str, log_path: Path, health: str, **env: str
 ) -> Iterator[LiveServer]:
@@ -104,18 +126,7 @@ def run_all(workdir: Path) -> HttpResults:
 
     demo_uri = f"sqlite:///{workdir / 'demo.sqlite3'}"
     demo = datasets.demo_database(demo_uri)
-    # The three GET servers idle while another is measured; only one is under load at a time.
-    with (
-        serving(BARE_APP, demo_uri, workdir / "bare.log", "/") as bare,
-        serving("wsgi:app", demo_uri, workdir / "site.log", "/healthz") as site,
-        serving(
-            "wsgi:app",
-            demo_uri,
-            workdir / "nocache.log",
-            "/healthz",
-            MICROSITE_SLOT_CACHE_SECONDS="0",
-        ) as nocache,
-    ):
+    with page_servers(demo_uri, workdir) as (bare, site, nocache):
         listed = requests.get(
             f"{site.url}/api/slots?type={demo.type_id}&days=7", timeout=30
         ).json()["slots"]
