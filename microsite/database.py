@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import math
 import os
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -16,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
 from . import deadline, stall_guard, storage
@@ -102,32 +104,62 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     A connection opened while its file was read-only stays read-only for ever (SQLite falls back
     to O_RDONLY silently), and one that hit a full disk or an I/O error may hold a broken handle.
-    So a storage error invalidates this process's whole pool, and a connection opened while the
-    file was not writable is replaced at checkout once it is: the next request after the operator
-    fixes the cause succeeds, in every worker, without a restart. (`pool_pre_ping` cannot see
-    either: `SELECT 1` works on a read-only connection.)
+    Worse, SQLite shares one WAL index (the -shm mapping) between all of a process's connections
+    to a file: a connection opened after the operator's fix, while one opened during the fault is
+    still open in the same process, inherits its read-only index and cannot write either, for its
+    whole life. And "closed" is not closed: a connection whose statements are still referenced
+    (by a cursor in a failed request's traceback, kept in a reference cycle) lives on inside
+    SQLite until Python's garbage collector frees them. tests/test_sqlite_read_only.py shows both
+    with sqlite3 alone. So:
+
+    - a connection is "opened read-only" if the file was not writable just before or just after
+      SQLite opened it, or if another such connection of this process was still open;
+    - such a connection never goes back to the pool: it is closed when its request ends;
+    - the first connection opened once the file is writable again, after such a connection was
+      closed, first collects garbage, so no half-closed read-only connection passes its index on;
+    - a storage error invalidates this process's whole pool.
+
+    The next request after the operator fixes the cause succeeds, in every worker, without a
+    restart; only a write made while a request from the fault is still in flight can fail (a
+    503). `pool_pre_ping` cannot see any of this: `SELECT 1` works on a read-only connection.
     """
     path = engine.url.database
     on_disk = bool(path) and path != ":memory:" and not path.startswith("file:")
+    # This engine's open connections that opened read-only (held weakly: a pool that is
+    # dropped takes its records with it), and whether one was closed since the last collection.
+    # One engine per database per process in production.
+    read_only_connections: weakref.WeakSet = weakref.WeakSet()
+    closed_read_only = threading.Event()
 
     @event.listens_for(engine, "do_connect")
     def _create_private(_dialect, record, _cargs, _cparams) -> None:
+        if not on_disk:
+            return
         # Patient data: the file is made owner-only before SQLite opens it; SQLite then gives
         # its -wal and -shm files the database file's own permissions.
-        if on_disk and not os.path.exists(path):
+        if not os.path.exists(path):
             # A missing folder is SQLite's to report (OperationalError: the database is away).
             with suppress(OSError):
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        # Looked at BEFORE SQLite opens the file: a file made writable between the open and a
-        # look afterwards would pass for writable on a connection that opened read-only, and
-        # the first booking after the operator's fix would fail. Looked at before, the error
-        # goes the harmless way: a connection that could write is replaced once more.
-        record.info["opened_read_only"] = bool(path) and not storage.writable(path)
+        # Looked at BEFORE SQLite opens the file (and again after, in "connect"): a file made
+        # writable between the open and a single look afterwards would pass for writable on a
+        # connection that opened read-only. Either way an error goes the harmless way: a
+        # connection that could write is closed after its request.
+        if not storage.writable(path):
+            _mark_read_only(record)
+            return
+        if closed_read_only.is_set():
+            closed_read_only.clear()
+            gc.collect()  # once per recovery: frees what keeps closed connections open in SQLite
+        if read_only_connections:
+            _mark_read_only(record)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, record) -> None:
         if on_disk:
             _make_owner_only(path)
+            if not storage.writable(path):  # made read-only while SQLite was opening it
+                _mark_read_only(record)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -136,10 +168,20 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
-    @event.listens_for(engine, "checkout")
-    def _on_checkout(_dbapi_connection, record, _proxy) -> None:
-        if record.info.get("opened_read_only") and storage.writable(path):
-            raise DisconnectionError("opened while the database was read-only; reconnecting")
+    def _mark_read_only(record) -> None:
+        record.info["opened_read_only"] = True
+        read_only_connections.add(record)
+
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_connection, record) -> None:
+        if record.info.get("opened_read_only"):
+            read_only_connections.discard(record)
+            closed_read_only.set()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record) -> None:
+        if record.info.get("opened_read_only"):
+            record.invalidate()  # closed now ("close" above); the next checkout opens afresh
 
     @event.listens_for(engine, "handle_error")
     def _on_error(context) -> None:

@@ -112,6 +112,26 @@ def is_outage(error: DBAPIError) -> bool:
     return bool(getattr(error, "connection_invalidated", False))
 
 
+def outage_cause(error: BaseException) -> dict[str, str]:
+    """What the operator needs to tell one outage from another, and nothing a patient typed.
+
+    SQLite's result-code name (SQLITE_READONLY, SQLITE_BUSY...) and its short message, a
+    PostgreSQL SQLSTATE, or our own reason ("file not writable"). Never str(error): SQLAlchemy's
+    text holds the statement and its parameters.
+    """
+    if isinstance(error, TemporarilyUnavailable):
+        return {"reason": str(error)[:200]}
+    original = getattr(error, "orig", None)
+    cause = {}
+    if name := getattr(original, "sqlite_errorname", None):
+        cause["db_error"] = name
+        if original.args and isinstance(original.args[0], str):
+            cause["db_message"] = original.args[0][:200]  # SQLite's own words, no values
+    elif sqlstate := getattr(original, "sqlstate", None):
+        cause["db_error"] = sqlstate
+    return cause
+
+
 UNAVAILABLE_TITLES = {
     "booking": "We can't take bookings right now",
     "unconfirmed": "We could not confirm your booking",
@@ -181,7 +201,7 @@ def init_app(app: Flask) -> None:
             return internal_error(error)
         log.error(
             "database unavailable",
-            extra={"event": "db.unavailable", "error": type(error).__name__},
+            extra={"event": "db.unavailable", "error": type(error).__name__, **outage_cause(error)},
         )
         db.session.rollback()
         situation = unavailable_situation(error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -12,11 +13,13 @@ import pytest
 import requests
 from booking_helpers import slot_key_for, submit
 from live_server import free_port, hidden_fields
+from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
 from microsite import create_app, logs
 from microsite.extensions import db
 from microsite.models import Booking
+from microsite.services import booking as booking_service
 from microsite.services import manage_links
 
 TUESDAY_9AM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
@@ -293,3 +296,31 @@ def test_booking_rescheduling_and_cancelling_leave_no_patient_data_in_any_log_li
     if sql_logging:
         sql = [t for r, t in zip(records, texts, strict=False) if r.name.startswith("sqlalchemy")]
         assert any("INSERT INTO booking " in line for line in sql)
+
+
+def test_an_outage_line_names_the_databases_error_but_never_the_statement_or_patient(
+    client, schedule, caplog, json_lines, monkeypatch
+):
+    """The operator can tell a read-only file from a busy lock; the patient's details stay out."""
+    readonly = sqlite3.connect(":memory:")
+    readonly.execute("PRAGMA query_only = 1")
+    try:
+        readonly.execute("CREATE TABLE t (x)")
+    except sqlite3.OperationalError as error:
+        real_sqlite_error = error
+    readonly.close()
+
+    def refused(*_args, **_kwargs):
+        raise OperationalError(
+            "INSERT INTO booking (email) VALUES (?)", ("ann@example.org",), real_sqlite_error
+        )
+
+    monkeypatch.setattr(booking_service, "book_slot", refused)
+    clinician, consultation_type = schedule
+    response = submit(client, consultation_type.id, slot_key_for(TUESDAY_9AM, clinician.id))
+    assert response.status_code == 503
+    [line] = [x for x in json_lines() if x.get("event") == "db.unavailable"]
+    assert line["db_error"] == "SQLITE_READONLY"
+    assert line["db_message"] == "attempt to write a readonly database"
+    assert "ann@example.org" not in json.dumps(line)
+    assert "INSERT" not in json.dumps(line)
