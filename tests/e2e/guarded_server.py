@@ -18,7 +18,7 @@ SQLite the database's folder is moved away (as an unmounted or lost volume would
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,7 @@ _BOOKINGS_OF = text(
 class GuardedServer:
     server: LiveServer
     _database: Engine  # the database itself, never through the proxy
-    _away: tuple  # (take away, bring back)
+    _away: tuple[Callable[[], object], Callable[[], object]]  # (take away, bring back)
 
     @property
     def url(self) -> str:
