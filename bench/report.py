@@ -80,11 +80,12 @@ def pages_section(http: HttpResults) -> list[str]:
         f"`/api/slots?days=7` lists {http.slots_listed} free times. Each row: a "
         f"{pages.WARMUP.duration_s} s warm-up on the page (every status counted), then "
         f"{pages.PAIRS} pairs of `{pages.ROUND.describe()}` rounds, the bare app and the page "
-        f"back to back, each first in every other pair. × bare is the median of the pairs' "
-        f"ratios (page requests/s over bare requests/s), *pairs* their lowest and highest; "
-        f"requests/s are the medians of the rounds. CPU × bare is the bare app's server CPU "
-        f"time per request over the page's (median of the pairs; master and workers, from "
-        f"/proc): what the page costs the server, whatever else the machine was doing.",
+        f"back to back, each first in every other pair. × bare is the geometric mean of the "
+        f"pairs' ratios (page requests/s over bare requests/s) without the highest and the "
+        f"lowest, *pairs* their lowest and highest; requests/s and latencies are the medians "
+        f"of the rounds. CPU × bare is the bare app's server CPU time per request over the "
+        f"page's (master and workers, from /proc; same mean of the pairs): what the page costs "
+        f"the server, whatever else the machine was doing.",
         "",
         _row(
             [
