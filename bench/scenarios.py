@@ -196,6 +196,8 @@ def spot_pages(labels: list[str]) -> None:
                 for case in pages.cases(demo.type_id, _clinician_key(listed[0]), cookie)
                 if case.server == "site" and case.label.split()[0] in labels
             ]
+            print("| page | requests/s | bare requests/s | × bare | pairs | CPU × bare | status |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
             for run in pages.run(chosen, bare, {"site": site}, workdir):
                 print(f"{pages.spot_row(run)} {run.unexpected} unexpected |")
         for server in (bare, site):
