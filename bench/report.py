@@ -78,9 +78,14 @@ def pages_section(http: HttpResults) -> list[str]:
         f"Demo data (`flask seed-demo`: {http.demo.clinicians} clinicians) plus "
         f"{http.demo.bookings} bookings (every sixth free slot of the next two weeks); "
         f"`/api/slots?days=7` lists {http.slots_listed} free times. Each row: a "
-        f"{pages.WARMUP.duration_s} s warm-up, then {pages.ROUNDS} rounds of "
-        f"`{pages.ROUND.describe()}` on the bare app and on the page in turn; × bare is the "
-        f"page's requests/s over the bare app's in those same rounds.",
+        f"{pages.WARMUP.duration_s} s warm-up on the page (every status counted), then "
+        f"{pages.PAIRS} pairs of `{pages.ROUND.describe()}` rounds, the bare app and the page "
+        f"back to back, each first in every other pair. × bare is the geometric mean of the "
+        f"pairs' ratios (page requests/s over bare requests/s) without the highest and the "
+        f"lowest, *pairs* their lowest and highest; requests/s and latencies are the medians "
+        f"of the rounds. CPU × bare is the bare app's server CPU time per request over the "
+        f"page's (master and workers, from /proc; same mean of the pairs): what the page costs "
+        f"the server, whatever else the machine was doing.",
         "",
         _row(
             [
@@ -88,17 +93,20 @@ def pages_section(http: HttpResults) -> list[str]:
                 "path",
                 "requests/s",
                 "bare requests/s",
+                "× bare",
+                "pairs",
+                "CPU × bare",
                 "p50 ms",
                 "p95 ms",
                 "unexpected status",
-                "× bare",
                 "target",
                 "",
             ]
         ),
-        _row(["---", "---", *["---:"] * 7, "---"]),
+        _row(["---", "---", *["---:"] * 9, "---"]),
     ]
     for run in http.pages:
+        low, high = run.spread
         lines.append(
             _row(
                 [
@@ -106,10 +114,12 @@ def pages_section(http: HttpResults) -> list[str]:
                     f"`{run.case.path}`",
                     _num(run.rps),
                     _num(run.bare_rps),
+                    _times(run.ratio),
+                    f"{_times(low)}–{_times(high)}",
+                    "—" if run.cpu_ratio is None else _times(run.cpu_ratio),
                     f"{run.p50_ms:.1f}",
                     f"{run.p95_ms:.1f}",
                     f"{run.unexpected:,}",
-                    _times(run.ratio),
                     "—" if run.case.target is None else f"≥ {run.case.target}",
                     "" if run.case.target is None else "met" if run.met else "**MISSED**",
                 ]
@@ -117,6 +127,14 @@ def pages_section(http: HttpResults) -> list[str]:
         )
     missed = [run for run in http.pages if not run.met]
     lines.append("")
+    calibration = next((run for run in http.pages if run.case.label == pages.CALIBRATION), None)
+    if calibration is not None:
+        low, high = calibration.spread
+        lines.append(
+            f"- Calibration: the bare app against itself gave {_times(calibration.ratio)} × bare "
+            f"(pairs {_times(low)}–{_times(high)}): how far a row strays from parity in this "
+            f"run when nothing differs."
+        )
     if missed:
         names = ", ".join(f"{run.case.label} ({_times(run.ratio)})" for run in missed)
         lines.append(f"- Targets MISSED: {names}.")

@@ -196,11 +196,10 @@ def spot_pages(labels: list[str]) -> None:
                 for case in pages.cases(demo.type_id, _clinician_key(listed[0]), cookie)
                 if case.server == "site" and case.label.split()[0] in labels
             ]
+            print("| page | requests/s | bare requests/s | × bare | pairs | CPU × bare | status |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
             for run in pages.run(chosen, bare, {"site": site}, workdir):
-                print(
-                    f"| {run.case.label} | {run.rps:,.0f} | {run.bare_rps:,.0f} | "
-                    f"{run.ratio:.2f} | {run.unexpected} unexpected |"
-                )
+                print(f"{pages.spot_row(run)} {run.unexpected} unexpected |")
         for server in (bare, site):
             log_problems(server)
 
