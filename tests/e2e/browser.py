@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +115,25 @@ class Watched:
 
     def close(self) -> None:
         self.context.close()
+
+
+@contextmanager
+def watched_contexts(browser: Browser, origin: str) -> Iterator[Callable[..., Watched]]:
+    """A function that opens recorded contexts on `origin` (a desktop unless told); each must
+    have stayed private when the block ends."""
+    opened: list[Watched] = []
+
+    def open_context(**options) -> Watched:
+        options.setdefault("viewport", DESKTOP)
+        context = Watched.open(browser, origin, base_url=origin, **options)
+        opened.append(context)
+        return context
+
+    yield open_context
+    for context in opened:
+        context.close()
+    for context in opened:
+        context.assert_private()
 
 
 @contextmanager

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser import DESKTOP, Watched, launch_chromium, private_context, remove_profile
+from browser import (
+    Watched,
+    launch_chromium,
+    private_context,
+    remove_profile,
+    watched_contexts,
+)
 from console import ADMIN, SignedIn, create_account, enrol, enter_password
 from live_server import LiveServer, app_env, migrate, postgres_database, run_flask
 from playwright.sync_api import Browser, sync_playwright
@@ -81,19 +87,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def watched(browser, e2e_server) -> Iterator[Callable[..., Watched]]:
     """Open recorded browser contexts; each must have stayed private when the test ends."""
-    opened: list[Watched] = []
-
-    def open_context(**options) -> Watched:
-        options.setdefault("viewport", DESKTOP)
-        context = Watched.open(browser, e2e_server.url, base_url=e2e_server.url, **options)
-        opened.append(context)
-        return context
-
-    yield open_context
-    for context in opened:
-        context.close()
-    for context in opened:
-        context.assert_private()
+    with watched_contexts(browser, e2e_server.url) as open_context:
+        yield open_context
 
 
 @pytest.fixture(scope="session")

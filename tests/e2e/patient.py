@@ -22,15 +22,54 @@ def open_picker(page: Page, type_name: str) -> None:
     expect(page.locator(TIME_LINK).first).to_be_visible()
 
 
-def fill_details(page: Page, note: str = "", full_name: str = PATIENT["full_name"]) -> None:
+def open_details_form(page: Page, type_name: str) -> None:
+    """From /book/, the details form for the first time the picker offers."""
+    page.goto("/book/")
+    open_picker(page, type_name)
+    page.locator(TIME_LINK).first.click()
+    page.wait_for_url(re.compile(r"/book/details\?"))
+
+
+def fill_details(
+    page: Page,
+    note: str = "",
+    full_name: str = PATIENT["full_name"],
+    email: str = PATIENT["email"],
+    phone: str = PATIENT["phone"],
+) -> None:
     page.get_by_label("Full name").fill(full_name)
-    page.get_by_label("Email address").fill(PATIENT["email"])
-    page.get_by_label("Mobile phone number").fill(PATIENT["phone"])
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Mobile phone number").fill(phone)
     fill_birth_date(page)
     if note:
         page.get_by_label(re.compile("^Anything you'd like us to know")).fill(note)
     page.get_by_label("I understand this website is not for emergencies.").check()
     page.get_by_label(re.compile("^I have read the privacy notice")).check()
+
+
+# What a browser's autofill does: every field at once, each with its input and change events.
+AUTOFILL_JS = """(values) => {
+  for (const [id, value] of Object.entries(values)) {
+    const field = document.getElementById(id);
+    if (field.type === "checkbox") field.checked = value; else field.value = value;
+    field.dispatchEvent(new Event("input", {bubbles: true}));
+    field.dispatchEvent(new Event("change", {bubbles: true}));
+  }
+}"""
+
+
+def autofill_details(
+    page: Page,
+    full_name: str = PATIENT["full_name"],
+    email: str = PATIENT["email"],
+    phone: str = PATIENT["phone"],
+) -> None:
+    """The details filled in one moment, as the browser's autofill (and the patient's two
+    ticks) would: one script call, so the form is complete a moment after it is shown."""
+    values = {"full_name": full_name, "email": email, "phone": phone}
+    values |= {"birth_date": PATIENT["birth_date"]}
+    values |= {"ack_not_emergency": True, "consent_privacy": True}
+    page.evaluate(AUTOFILL_JS, values)
 
 
 def fill_birth_date(page: Page) -> None:
@@ -40,6 +79,13 @@ def fill_birth_date(page: Page) -> None:
 def press_book(page: Page) -> None:
     page.get_by_role("button", name="Book this consultation").click()
     page.wait_for_load_state()
+
+
+def expect_failed_submit(page: Page, heading: str) -> None:
+    """The h1 says what happened, the title starts with Error:, focus is on the summary."""
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    assert page.title().startswith(f"Error: {heading}")
+    expect(page.locator("#error-summary")).to_be_focused()
 
 
 def expect_confirmation(page: Page) -> str:
@@ -52,10 +98,7 @@ def expect_confirmation(page: Page) -> str:
 
 def book_first_time(page: Page, type_name: str, full_name: str = PATIENT["full_name"]) -> str:
     """From /book/, book the first time the picker offers; the reference."""
-    page.goto("/book/")
-    open_picker(page, type_name)
-    page.locator(TIME_LINK).first.click()
-    page.wait_for_url(re.compile(r"/book/details\?"))
+    open_details_form(page, type_name)
     fill_details(page, full_name=full_name)
     press_book(page)
     return expect_confirmation(page)

@@ -16,11 +16,12 @@ from patient import (
     PATIENT,
     TIME_LINK,
     expect_confirmation,
+    expect_failed_submit,
     fill_details,
     open_picker,
     press_book,
 )
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.slow
 
@@ -191,13 +192,6 @@ def _book_behind_the_browser(server, type_id: int, key: str) -> bool:
     return True
 
 
-def _expect_failed_submit(page: Page, heading: str) -> None:
-    """The h1 says what happened, the title starts with Error:, focus is on the summary."""
-    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
-    assert page.title().startswith(f"Error: {heading}")
-    expect(page.locator("#error-summary")).to_be_focused()
-
-
 def test_invalid_details_are_summarised_focused_and_linked(watched):
     page = watched().new_page()
     page.goto("/book/")
@@ -206,7 +200,7 @@ def test_invalid_details_are_summarised_focused_and_linked(watched):
     page.wait_for_url(re.compile(r"/book/details\?"))
     page.get_by_label("Email address").fill("not-an-email")
     press_book(page)
-    _expect_failed_submit(page, "Your details")
+    expect_failed_submit(page, "Your details")
     assert_accessible(page, "form with errors")
     page.locator("#error-summary").get_by_role("link", name="Enter your full name.").click()
     expect(page.get_by_label("Full name")).to_be_focused()
@@ -227,7 +221,7 @@ def test_a_time_taken_meanwhile_offers_others_with_none_chosen(watched, e2e_serv
             break
     fill_details(page)
     press_book(page)
-    _expect_failed_submit(page, "That time was just taken")
+    expect_failed_submit(page, "That time was just taken")
     radios = page.locator("input[name=slot]")
     assert radios.count() > 1
     assert page.locator("input[name=slot]:checked").count() == 0
@@ -236,7 +230,7 @@ def test_a_time_taken_meanwhile_offers_others_with_none_chosen(watched, e2e_serv
     assert_accessible(page, "409 with other times")
 
     press_book(page)  # pressing again without choosing books nothing
-    _expect_failed_submit(page, "Please choose a time")
+    expect_failed_submit(page, "Please choose a time")
     page.locator("#error-summary").get_by_role("link", name="Choose one of the times.").click()
     expect(radios.first).to_be_focused()
     assert_accessible(page, "409 again, no time chosen")
