@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date
 
 import phonenumbers
 from flask import current_app, session
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import BooleanField, EmailField, Field, HiddenField, StringField, TextAreaField
+from wtforms.utils import unset_value
 from wtforms.validators import (
     DataRequired,
     Email,
-    InputRequired,
     Length,
     Optional,
     Regexp,
     ValidationError,
 )
-from wtforms.widgets import TextInput
 
 from . import clock, inputs
 
 NOTE_MAX_LENGTH = 500
-OLDEST_AGE_YEARS = 120
 # Every example the site shows must itself be accepted (tests/test_input_rules.py checks).
 PHONE_EXAMPLE_LOCAL = "(207) 555-0123"
 PHONE_EXAMPLE_INTERNATIONAL = "+44 20 7946 0958"
@@ -32,7 +29,6 @@ PHONE_HELP = (
     f"Enter a valid phone number, like {PHONE_EXAMPLE_LOCAL}, or with a country code, "
     f"like {PHONE_EXAMPLE_INTERNATIONAL}."
 )
-BIRTH_DATE_EXAMPLE = "04/23/1985"
 
 
 def _strip(value):
@@ -44,27 +40,36 @@ def _strip_multiline(value):
     return inputs.clean_text(value, multiline=True) if isinstance(value, str) else value
 
 
-class TypedDateField(Field):
-    """A date from a native date input (YYYY-MM-DD) or typed as text (MM/DD/YYYY).
+class DateOfBirthField(Field):
+    """A date of birth typed into three boxes, month, day and year, in the clinic's (US) order.
 
-    Browsers without a date input send whatever the person typed; the error says what to fix.
+    The GOV.UK "date input", not a date picker: a poor control for a date known by heart, and
+    one whose parts and order differ by browser and locale (so no hint can describe it). The
+    boxes `<name>-month`, `<name>-day` and `<name>-year` (drawn by _macros.html's date_input)
+    give `data`, the date or None; `error_parts` names the boxes an error is about, `link_id`
+    the first of them, where the error summary links.
     """
 
-    widget = TextInput()
+    parts = inputs.DATE_PARTS
 
-    def _value(self) -> str:
-        if self.raw_data:
-            return inputs.clean_text(self.raw_data[0])
-        return self.data.isoformat() if self.data else ""
-
-    def process_formdata(self, valuelist) -> None:
-        self.data = None
-        if not valuelist or not inputs.clean_text(valuelist[0]):
-            return  # InputRequired says "enter your date of birth"
+    def process(self, formdata, data=unset_value, extra_filters=None) -> None:
+        # One value from three inputs: WTForms' documented case for overriding process().
+        self.process_errors, self.error_parts, self.data, self.raw_data = [], (), None, []
+        self.typed = dict.fromkeys(self.parts, "")
+        if formdata is None:
+            return
+        for part in self.parts:
+            self.typed[part] = inputs.clean_text(formdata.get(f"{self.name}-{part}"))
+        self.raw_data = list(self.typed.values())
         try:
-            self.data = inputs.parse_typed_date(valuelist[0])
+            self.data = inputs.parse_birth_date(*self.raw_data, today=clock.now().date())
         except inputs.DateInputError as error:
-            raise ValueError(str(error)) from None
+            self.process_errors.append(str(error))
+            self.error_parts = error.parts
+
+    @property
+    def link_id(self) -> str:
+        return f"{self.id}-{(self.error_parts or self.parts)[0]}"
 
 
 class BookingForm(FlaskForm):
@@ -101,11 +106,7 @@ class BookingForm(FlaskForm):
         ],
         render_kw={"autocomplete": "tel", "type": "tel"},
     )
-    birth_date = TypedDateField(
-        "Date of birth",
-        validators=[InputRequired("Enter your date of birth.")],
-        render_kw={"autocomplete": "bday"},
-    )
+    birth_date = DateOfBirthField("Date of birth")
     note = TextAreaField(
         "Anything you'd like us to know before the consultation (optional)",
         filters=[_strip_multiline],
@@ -150,15 +151,6 @@ class BookingForm(FlaskForm):
         if number is None or not phonenumbers.is_valid_number(number):
             raise ValidationError(PHONE_HELP)
         self.phone_e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-    def validate_birth_date(self, field) -> None:
-        if field.data is None:
-            return  # already told what to fix
-        today = clock.now().date()
-        if field.data > today:
-            raise ValidationError("Date of birth must be in the past.")
-        if field.data < date(today.year - OLDEST_AGE_YEARS, 1, 1):
-            raise ValidationError("Check the year of your date of birth.")
 
     def looks_like_a_bot(self) -> bool:
         """A filled honeypot, or a form stamp that is not this browser's, for this form, shown

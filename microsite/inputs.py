@@ -7,6 +7,7 @@ database error or a misleading 503 deep inside.
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from datetime import date
@@ -78,46 +79,77 @@ _MONTHS = [
     *("January", "February", "March", "April", "May", "June"),
     *("July", "August", "September", "October", "November", "December"),
 ]
-_US_DATE = re.compile(r"([0-9]{1,2})\s*/\s*([0-9]{1,2})\s*/\s*([0-9]+)")
-_ISO_DATE = re.compile(r"([0-9]+)-([0-9]{1,2})-([0-9]{1,2})")
+# The boxes of a date as the clinic (in the US) writes it: month, day, year.
+DATE_PARTS = ("month", "day", "year")
+OLDEST_AGE_YEARS = 120
+_ONE_OR_TWO_DIGITS = re.compile(r"[0-9]{1,2}")
+_FOUR_DIGITS = re.compile(r"[0-9]{4}")
 
 
 class DateInputError(ValueError):
-    """A date as a person typed it that is not one; the message says what to fix."""
+    """A date as a person typed it that is not one; the message says what to fix, and `parts`
+    which of the boxes it is about (in DATE_PARTS order)."""
+
+    def __init__(self, message: str, parts: tuple[str, ...] = DATE_PARTS) -> None:
+        super().__init__(message)
+        self.parts = parts
 
 
-def parse_typed_date(raw: str | None) -> date:
-    """A date typed as MM/DD/YYYY (the clinic's usual way) or YYYY-MM-DD (a date picker).
+def parse_birth_date(month: str, day: str, year: str, *, today: date) -> date:
+    """A date of birth typed into three boxes: month (a number, or a name like "Apr"), day and a
+    four-digit year; at most OLDEST_AGE_YEARS years back and not after `today`.
 
-    Raises DateInputError with a message a patient can act on: the format, a full year, or why
-    a well-formed date is not a real one ("February 1985 has 28 days").
+    Raises DateInputError with a message a patient can act on, naming the boxes to fix: a box
+    left empty, a month or day that cannot be, a short year, or why a date is not a real one
+    ("February 1985 has 28 days").
     """
-    value = clean_text(raw)
-    if match := _US_DATE.fullmatch(value):
-        month, day, year = match.groups()
-    elif match := _ISO_DATE.fullmatch(value):
-        year, month, day = match.groups()
-    else:
-        raise DateInputError("Enter your date of birth as month/day/year, like 04/23/1985.")
-    if len(year) != 4:
-        raise DateInputError("Enter the year in full, like 1985.")
-    year_n, month_n, day_n = int(year), int(month), int(day)
-    if not 1 <= month_n <= 12:
-        raise DateInputError(f"{value} is not a real date: the month must be 1 to 12.")
-    try:
-        return date(year_n, month_n, day_n)
-    except ValueError:
-        days_in_month = _days_in_month(year_n, month_n)
+    month, day, year = (clean_text(value) for value in (month, day, year))
+    typed = dict(zip(DATE_PARTS, (month, day, year), strict=True))
+    missing = tuple(part for part, value in typed.items() if not value)
+    if len(missing) == len(DATE_PARTS):
+        raise DateInputError("Enter your date of birth.")
+    if missing:
+        names = " and ".join(f"a {part}" for part in missing)
+        raise DateInputError(f"Date of birth must include {names}.", missing)
+    month_n = _month_number(month)
+    if month_n is None:
         raise DateInputError(
-            f"{value} is not a real date: {_MONTHS[month_n - 1]} {year} has {days_in_month} days."
-        ) from None
+            "Date of birth must be a real date: the month must be a number from 1 to 12.",
+            ("month",),
+        )
+    day_n = int(day) if _ONE_OR_TWO_DIGITS.fullmatch(day) else 0
+    if not 1 <= day_n <= 31:
+        raise DateInputError(
+            "Date of birth must be a real date: the day must be a number from 1 to 31.",
+            ("day",),
+        )
+    if not _FOUR_DIGITS.fullmatch(year):
+        raise DateInputError("Enter the year in full, like 1985.", ("year",))
+    year_n = int(year)
+    if year_n < today.year - OLDEST_AGE_YEARS:
+        raise DateInputError("Check the year of your date of birth.", ("year",))
+    if year_n > today.year:
+        raise DateInputError("Date of birth must be in the past.")
+    days_in_month = calendar.monthrange(year_n, month_n)[1]
+    if day_n > days_in_month:
+        raise DateInputError(
+            f"Date of birth must be a real date: {_MONTHS[month_n - 1]} {year_n} has "
+            f"{days_in_month} days.",
+            ("day",),
+        )
+    born = date(year_n, month_n, day_n)
+    if born > today:
+        raise DateInputError("Date of birth must be in the past.")
+    return born
 
 
-def _days_in_month(year: int, month: int) -> int:
-    for day in (31, 30, 29, 28):
-        try:
-            date(max(year, 1), month, day)
-        except ValueError:
-            continue
-        return day
-    return 28
+def _month_number(typed: str) -> int | None:
+    """1 to 12 from "4", "04", "Apr" or "april" (GOV.UK's advice: accept a month's name)."""
+    if _ONE_OR_TWO_DIGITS.fullmatch(typed):
+        number = int(typed)
+        return number if 1 <= number <= 12 else None
+    if len(typed) >= 3:
+        for number, name in enumerate(_MONTHS, start=1):
+            if name.lower().startswith(typed.lower()):
+                return number
+    return None

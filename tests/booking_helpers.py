@@ -12,6 +12,22 @@ from tests_support import csrf_token
 VALID_DETAILS = {**PATIENT, "note": "I have tried three antidepressants."}
 HIDDEN_RE = re.compile(r'<input[^>]*name="(\w+)"[^>]*type="hidden"[^>]*value="([^"]*)"')
 HIDDEN_RE_ALT = re.compile(r'<input[^>]*type="hidden"[^>]*name="(\w+)"[^>]*value="([^"]*)"')
+INPUT_RE = re.compile(r"<input\b[^>]*>")
+ATTRIBUTE_RE = re.compile(r'([\w-]+)="([^"]*)"')
+
+
+def input_attributes(html: str, name: str) -> dict[str, str]:
+    """The attributes of the page's input of this name, as written (still HTML-escaped)."""
+    for tag in INPUT_RE.findall(html):
+        attributes = dict(ATTRIBUTE_RE.findall(tag))
+        if attributes.get("name") == name:
+            return attributes
+    raise AssertionError(f"no input named {name!r}")
+
+
+def birth_date_boxes(month: str, day: str, year: str) -> dict[str, str]:
+    """The date of birth as the form's three boxes send it."""
+    return {"birth_date-month": month, "birth_date-day": day, "birth_date-year": year}
 
 
 def slot_key_for(start: datetime, clinician_id: int | None = None) -> str:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from booking_helpers import VALID_DETAILS, open_form, slot_key_for, submit
+from booking_helpers import (
+    VALID_DETAILS,
+    birth_date_boxes,
+    input_attributes,
+    open_form,
+    slot_key_for,
+    submit,
+)
 from icalendar import Calendar
 from sqlalchemy import func, select
 from tests_support import csrf_token
@@ -134,6 +141,7 @@ def test_second_patient_for_a_taken_time_gets_409_with_other_times(app, clinic):
     # Nearby free times are offered, and what the patient typed is kept.
     assert "Tuesday, December 1, 2026 at 10:00 AM EST" in html
     assert 'value="jane.patient@example.com"' in html
+    assert input_attributes(html, "birth_date-year")["value"] == "1984"
     assert booking_count() == 1
 
 
@@ -177,26 +185,26 @@ def test_slot_keys_never_offered_are_refused_with_422(client, clinic, key):
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
+    ("field", "sent", "message"),
     [
-        ("full_name", "", "Enter your full name."),
-        ("full_name", "x" * 121, "120 characters or fewer"),
-        ("email", "not-an-email", "Enter an email address in the right format"),
-        ("phone", "12345", "Enter a valid phone number"),
-        ("phone", "", "Enter your mobile phone number."),
-        ("birth_date", "", "Enter your date of birth."),
-        ("birth_date", "2030-01-01", "Date of birth must be in the past."),
-        ("birth_date", "1850-01-01", "Check the year"),
-        ("note", "x" * 501, "500 characters or fewer"),
-        ("consent_privacy", None, "privacy notice"),
-        ("ack_not_emergency", None, "not for emergencies"),
+        ("full_name", {"full_name": ""}, "Enter your full name."),
+        ("full_name", {"full_name": "x" * 121}, "120 characters or fewer"),
+        ("email", {"email": "not-an-email"}, "Enter an email address in the right format"),
+        ("phone", {"phone": "12345"}, "Enter a valid phone number"),
+        ("phone", {"phone": ""}, "Enter your mobile phone number."),
+        ("birth_date", birth_date_boxes("", "", ""), "Enter your date of birth."),
+        ("birth_date", birth_date_boxes("01", "01", "2030"), "Date of birth must be in the past."),
+        ("birth_date", birth_date_boxes("01", "01", "1850"), "Check the year"),
+        ("note", {"note": "x" * 501}, "500 characters or fewer"),
+        ("consent_privacy", {"consent_privacy": None}, "privacy notice"),
+        ("ack_not_emergency", {"ack_not_emergency": None}, "not for emergencies"),
     ],
 )
 def test_each_invalid_field_gets_its_own_message_and_nothing_is_stored(
-    client, clinic, field, value, message
+    client, clinic, field, sent, message
 ):
     _, consultation_type = clinic
-    response = submit(client, consultation_type.id, slot_key_for(TUESDAY_9AM), **{field: value})
+    response = submit(client, consultation_type.id, slot_key_for(TUESDAY_9AM), **sent)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert message in html

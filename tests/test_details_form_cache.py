@@ -9,7 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from booking_helpers import VALID_DETAILS, open_form, slot_key_for
+from booking_helpers import (
+    VALID_DETAILS,
+    birth_date_boxes,
+    input_attributes,
+    open_form,
+    slot_key_for,
+)
 from sqlalchemy import func, select
 
 from microsite.extensions import db
@@ -52,6 +58,24 @@ def test_each_browser_gets_its_own_tokens_and_its_own_time(app, clinic):
     assert first.post("/book/details", data={**hidden_a, **VALID_DETAILS}).status_code == 303
     assert second.post("/book/details", data={**hidden_b, **VALID_DETAILS}).status_code == 303
     assert booking_count() == 2
+
+
+def test_a_date_of_birth_typed_in_one_browser_never_shows_in_another(app, clinic):
+    clinician, consultation_type = clinic
+    first, second = app.test_client(), app.test_client()
+    key = slot_key_for(TUESDAY_9AM, clinician.id)
+    _, hidden = open_form(first, consultation_type.id, key)
+    typed = birth_date_boxes("07", "19", "1963")
+    refused = first.post("/book/details", data={**hidden, **VALID_DETAILS, **typed, "phone": ""})
+    assert refused.status_code == 422
+    for name, value in typed.items():  # kept for the one who typed it
+        assert input_attributes(refused.get_data(as_text=True), name)["value"] == value
+
+    page, _ = open_form(second, consultation_type.id, key)
+    html = page.get_data(as_text=True)
+    for name in typed:
+        assert input_attributes(html, name)["value"] == ""
+    assert "1963" not in html
 
 
 def test_the_same_browser_gets_a_new_form_identity_each_time(client, clinic):

@@ -57,7 +57,9 @@ FORM_FIELDS = (
     "full_name",
     "email",
     "phone",
-    "birth_date",
+    "birth_date-month",
+    "birth_date-day",
+    "birth_date-year",
     "note",
     "ack_not_emergency",
     "consent_privacy",
@@ -110,7 +112,10 @@ def strategies(clinician_id: int, type_id: int) -> dict[str, st.SearchStrategy[s
         "day": days,
         "from": days,
         "days": days,
-        "birth_date": days,
+        # The date of birth's three boxes: numbers around and beyond their ranges.
+        "birth_date-month": st.integers(-1, 13).map(str),
+        "birth_date-day": st.integers(-1, 32).map(str),
+        "birth_date-year": st.one_of(_dates.map(lambda d: str(d.year)), _extreme_ints.map(str)),
     }
     return {name: st.one_of(shape, shape, VALUES) for name, shape in shaped.items()}
 
@@ -197,7 +202,7 @@ def test_no_form_value_gives_a_server_error_or_a_stored_refusal(client, clinic):
         full_name="Jane Q. Patient",
         email="jane@example.com",
         phone="(207) 555-0123",
-        birth_date="1984-05-06",
+        **{"birth_date-month": "05", "birth_date-day": "06", "birth_date-year": "1984"},
         note="",
         ack_not_emergency="y",
         consent_privacy="y",

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from booking_helpers import VALID_DETAILS, open_form, submit
+from booking_helpers import VALID_DETAILS, birth_date_boxes, input_attributes, open_form, submit
 from sqlalchemy import func, select
 
 from microsite.extensions import db
@@ -93,7 +93,9 @@ def test_slot_keys_in_year_1_or_9999_are_not_offered(client, clinic, key):
 # --- NUL bytes and control characters ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["full_name", "email", "phone", "note", "birth_date"])
+@pytest.mark.parametrize(
+    "field", ["full_name", "email", "phone", "note", "birth_date-month", "birth_date-year"]
+)
 def test_a_nul_byte_in_a_field_is_never_a_database_outage(client, clinic, field):
     _, consultation_type = clinic
     value = VALID_DETAILS[field]
@@ -142,42 +144,94 @@ def test_control_characters_are_removed_and_the_notes_line_breaks_kept(client, c
 
 # --- the date of birth as people type it ------------------------------------------------------
 
+BOX_LABEL_RE = re.compile(r'<label for="birth_date-(\w+)">(\w+)</label>')
+DATE_EXAMPLE_RE = re.compile(r'id="birth_date-hint">For example, ([0-9]+) ([0-9]+) ([0-9]+)\.')
+
 
 @pytest.mark.parametrize(
-    "typed", ["04/23/1985", "4/23/1985", "1985-04-23", " 04 / 23 / 1985 ", "1985-4-23"]
+    "typed",
+    [
+        ("04", "23", "1985"),
+        ("4", "23", "1985"),
+        (" 04 ", " 23 ", " 1985 "),
+        ("Apr", "23", "1985"),
+        ("april", "23", "1985"),
+    ],
 )
-def test_a_date_of_birth_is_accepted_as_a_date_input_or_typed_text(client, clinic, typed):
+def test_a_date_of_birth_is_accepted_as_people_type_it_into_the_boxes(client, clinic, typed):
     _, consultation_type = clinic
-    response = submit(client, consultation_type.id, key_at_9am(), birth_date=typed)
+    response = submit(client, consultation_type.id, key_at_9am(), **birth_date_boxes(*typed))
     assert response.status_code == 303
     assert stored()[0].patient_birth_date == date(1985, 4, 23)
 
 
+def test_the_date_example_typed_into_the_boxes_in_order_is_the_date_it_means(client, clinic):
+    _, consultation_type = clinic
+    page = open_form(client, consultation_type.id, key_at_9am())[0].get_data(as_text=True)
+    boxes = BOX_LABEL_RE.findall(page)
+    assert boxes == [("month", "Month"), ("day", "Day"), ("year", "Year")]
+    example = DATE_EXAMPLE_RE.search(page).groups()
+    typed = dict(zip((part for part, _ in boxes), example, strict=True))
+    response = submit(client, consultation_type.id, key_at_9am(), **birth_date_boxes(**typed))
+    assert response.status_code == 303
+    assert stored()[0].patient_birth_date == date(1985, 4, 23)
+
+
+ALL_BOXES = ("month", "day", "year")
+
+
 @pytest.mark.parametrize(
-    ("typed", "message"),
+    ("typed", "message", "boxes"),
     [
-        ("1985-02-30", "1985-02-30 is not a real date: February 1985 has 28 days."),
-        ("02/30/1985", "02/30/1985 is not a real date: February 1985 has 28 days."),
-        ("02/29/1984", None),  # a leap year: a real date
-        ("04/31/1985", "April 1985 has 30 days."),
-        ("13/01/1985", "the month must be 1 to 12"),
-        ("04/23/85", "Enter the year in full, like 1985."),
-        ("April 23rd", "Enter your date of birth as month/day/year, like 04/23/1985."),
-        ("", "Enter your date of birth."),
-        ("04/23/2099", "Date of birth must be in the past."),
+        (("", "", ""), "Enter your date of birth.", ALL_BOXES),
+        (("04", "23", ""), "Date of birth must include a year.", ("year",)),
+        (("", "23", "1985"), "Date of birth must include a month.", ("month",)),
+        (("", "23", ""), "Date of birth must include a month and a year.", ("month", "year")),
+        (
+            ("02", "30", "1985"),
+            "Date of birth must be a real date: February 1985 has 28 days.",
+            ("day",),
+        ),
+        (("04", "31", "1985"), "April 1985 has 30 days.", ("day",)),
+        (("13", "01", "1985"), "the month must be a number from 1 to 12.", ("month",)),
+        (("Smarch", "01", "1985"), "the month must be a number from 1 to 12.", ("month",)),
+        (("04", "32", "1985"), "the day must be a number from 1 to 31.", ("day",)),
+        (("04", "0", "1985"), "the day must be a number from 1 to 31.", ("day",)),
+        (("04", "23", "85"), "Enter the year in full, like 1985.", ("year",)),
+        (("04", "23", "١٩٨٥"), "Enter the year in full, like 1985.", ("year",)),
+        (("04", "23", "2099"), "Date of birth must be in the past.", ALL_BOXES),
+        (("12", "01", "2026"), "Date of birth must be in the past.", ALL_BOXES),  # tomorrow
+        (("01", "01", "1850"), "Check the year of your date of birth.", ("year",)),
     ],
 )
-def test_a_date_of_birth_that_is_not_a_real_date_says_what_to_fix(client, clinic, typed, message):
+def test_a_date_of_birth_that_is_not_a_real_one_says_what_to_fix(
+    client, clinic, typed, message, boxes
+):
     _, consultation_type = clinic
-    response = submit(client, consultation_type.id, key_at_9am(), birth_date=typed)
-    if message is None:
-        assert response.status_code == 303
-        return
+    response = submit(client, consultation_type.id, key_at_9am(), **birth_date_boxes(*typed))
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert message in page
-    assert f'value="{typed}"' in page or not typed  # what they typed is kept to correct
     assert stored() == []
+    # The message, beside the boxes and in the summary, which links to the first box to fix.
+    assert message in page.split('id="birth_date-error"', 1)[1].split("</p>", 1)[0]
+    summary = page.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert f'<a href="#birth_date-{boxes[0]}">' in summary
+    assert message in summary
+    for part, value in zip(ALL_BOXES, typed, strict=True):
+        box = input_attributes(page, f"birth_date-{part}")
+        assert box["value"] == value.strip()  # what they typed is kept to correct
+        assert (box.get("aria-invalid") == "true") == (part in boxes), part
+
+
+@pytest.mark.parametrize(
+    "typed", [("02", "29", "1984"), ("11", "30", "2026"), ("01", "01", "1906")]
+)
+def test_a_leap_day_a_baby_born_today_and_the_oldest_year_are_accepted(client, clinic, typed):
+    _, consultation_type = clinic
+    response = submit(client, consultation_type.id, key_at_9am(), **birth_date_boxes(*typed))
+    assert response.status_code == 303
+    month, day, year = (int(n) for n in typed)
+    assert stored()[0].patient_birth_date == date(year, month, day)
 
 
 # --- phone numbers ----------------------------------------------------------------------------

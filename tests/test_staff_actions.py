@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from booking_helpers import VALID_DETAILS, hidden_fields, slot_key_for
+from booking_helpers import VALID_DETAILS, hidden_fields, input_attributes, slot_key_for
 from mail_helpers import dissect
 from smtp_server import smtp_server
 from sqlalchemy import select
@@ -33,7 +33,9 @@ CALLER = {
     "full_name": "Riley <b>Caller</b>",
     "email": "riley.caller@example.com",
     "phone": "(207) 555-0199",
-    "birth_date": "1990-05-17",
+    "birth_date-month": "05",
+    "birth_date-day": "17",
+    "birth_date-year": "1990",
     "note": "Referred by Dr. Example.",
     "consent_privacy": "y",
 }
@@ -400,10 +402,11 @@ def test_front_desk_books_for_a_caller_who_gets_the_confirmation_and_link(
     assert response.status_code == 303, response.text
     made = db.session.scalars(select(Booking)).one()
     assert response.headers["Location"].endswith(f"/staff/bookings/{made.id}")
-    assert (made.starts_at, made.patient_name, made.patient_phone) == (
+    assert (made.starts_at, made.patient_name, made.patient_phone, made.patient_birth_date) == (
         TUESDAY_11AM,
         "Riley <b>Caller</b>",
         "+12075550199",
+        date(1990, 5, 17),
     )
     event = booking_history(made.id)[0]
     assert (event.kind, event.actor) == ("created", f"staff:{desk.id}")
@@ -429,6 +432,20 @@ def test_a_caller_booking_is_checked_like_the_public_form(client, desk, clinic):
     assert "Enter a valid phone number" in body
     assert "Confirm the caller agreed to the privacy notice." in body
     assert "Riley <b>Caller</b>" not in response.get_data(as_text=True)  # escaped, kept
+    assert db.session.scalars(select(Booking)).all() == []
+
+
+def test_staff_give_the_date_of_birth_in_the_same_three_boxes(client, desk, clinic):
+    details_url = _caller_form(client, clinic)
+    page = client.get(details_url).text
+    labels = re.findall(r'<label for="birth_date-(\w+)">(\w+)</label>', page)
+    assert labels == [("month", "Month"), ("day", "Day"), ("year", "Year")]
+    assert 'id="birth_date-hint">For example, 04 23 1985.</p>' in page
+    response = submit_caller(client, details_url, **{"birth_date-year": ""})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert '<a href="#birth_date-year">Date of birth must include a year.</a>' in html
+    assert input_attributes(html, "birth_date-month")["value"] == "05"  # kept to correct
     assert db.session.scalars(select(Booking)).all() == []
 
 

@@ -7,11 +7,15 @@ birth, say) is made here once.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from live_server import PATIENT
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import create_engine, text
 
 TIME_LINK = "a.time"
+# The patient's date of birth, box by box, as live_server.PATIENT sends it.
+BIRTH_DATE = {part: PATIENT[f"birth_date-{part}"] for part in ("month", "day", "year")}
 REFERENCE_RE = re.compile(r"^[A-Z0-9]{6}$")
 
 
@@ -67,13 +71,34 @@ def autofill_details(
     """The details filled in one moment, as the browser's autofill (and the patient's two
     ticks) would: one script call, so the form is complete a moment after it is shown."""
     values = {"full_name": full_name, "email": email, "phone": phone}
-    values |= {"birth_date": PATIENT["birth_date"]}
+    values |= {f"birth_date-{part}": value for part, value in BIRTH_DATE.items()}
     values |= {"ack_not_emergency": True, "consent_privacy": True}
     page.evaluate(AUTOFILL_JS, values)
 
 
-def fill_birth_date(page: Page) -> None:
-    page.get_by_label("Date of birth").fill(PATIENT["birth_date"])
+def date_boxes(page: Page) -> Locator:
+    """The date of birth's boxes (Month, Day, Year), in the page's order."""
+    return page.get_by_role("group", name="Date of birth").get_by_role("textbox")
+
+
+def fill_birth_date(page: Page, **parts: str) -> None:
+    """The patient's date of birth typed into its boxes, by their labels (`month="07"` and so
+    on changes a part)."""
+    group = page.get_by_role("group", name="Date of birth")
+    for part, value in (BIRTH_DATE | parts).items():
+        group.get_by_label(part.capitalize(), exact=True).fill(value)
+
+
+def booked_birth_date(database_url: str, reference: str) -> date:
+    """The date of birth stored with the booking of this reference."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            query = text("SELECT patient_birth_date FROM booking WHERE reference = :reference")
+            stored = conn.execute(query, {"reference": reference}).scalar_one()
+    finally:
+        engine.dispose()
+    return date.fromisoformat(str(stored))  # SQLite gives the text, PostgreSQL a date
 
 
 def press_book(page: Page) -> None:

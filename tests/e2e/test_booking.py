@@ -13,6 +13,7 @@ import requests
 from browser import PHONE, assert_accessible, tab_until
 from live_server import hidden_fields
 from patient import (
+    BIRTH_DATE,
     PATIENT,
     TIME_LINK,
     expect_confirmation,
@@ -111,9 +112,13 @@ def test_patient_books_with_the_keyboard_alone(watched):
     ):
         tab_until(page, lambda el, f=field: el["id"] == f, field)
         page.keyboard.type(text)
-    tab_until(page, lambda el: el["id"] == "birth_date", "date of birth")
-    year, month, day = PATIENT["birth_date"].split("-")
-    page.keyboard.type(month + day + year)  # Chromium's date field, en-US order
+    # The date of birth: its three boxes, one Tab apart, in the order they are shown.
+    tab_until(page, lambda el: el["id"] == "birth_date-month", "date of birth")
+    page.keyboard.type(BIRTH_DATE["month"])
+    for part in ("day", "year"):
+        page.keyboard.press("Tab")
+        expect(page.locator(f"#birth_date-{part}")).to_be_focused()
+        page.keyboard.type(BIRTH_DATE[part])
     for box in ("ack_not_emergency", "consent_privacy"):
         tab_until(page, lambda el, b=box: el["id"] == b, box)
         page.keyboard.press("Space")
