@@ -7,12 +7,22 @@ redirect and a booking POST, each the best of several runs of `time.process_time
 beside a bare Flask "hello world" timed in the same loop. No gunicorn and no wrk, so the figures
 hold on a shared machine where requests per second do not. `--profile NAME` prints a
 pyinstrument profile of one case instead.
+
+CPU time still moves with the machine's load (caches, clock speed, the other hyperthread).
+`--instructions NAME` counts instead: it runs the case under valgrind (cachegrind, no cache
+simulation) twice, with none and with `--calls` calls after the same set-up and warm-up, and
+prints the difference per call in millions of instructions: the same on a busy machine as on
+a quiet one, so a before/after comparison needs no quiet machine (a few minutes per case).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +42,9 @@ from . import datasets
 RUNS = 7
 LOOP = 200
 HOST = "127.0.0.1"
+WARM_UP_CALLS = 30
+COUNTED_CALLS = 200
+_REPO = Path(__file__).resolve().parent.parent
 
 
 def _environ(path: str, *, method: str = "GET", body: str = "", cookie: str = "") -> dict:
@@ -197,6 +210,40 @@ def build_cases(workdir: Path) -> dict[str, Callable[[], object]]:
     }
 
 
+def _case(workdir: Path, name: str) -> Callable[[], object]:
+    """One case; the booking case alone without the demo database the others need."""
+    if name == "booking":
+        return _new_bookings(f"sqlite:///{workdir / 'bookings.sqlite3'}")
+    return build_cases(workdir)[name]
+
+
+def _instructions(name: str, calls: int) -> float:
+    """Millions of instructions one call of the case runs (valgrind's count, see above)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    command = [valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+    runs = {
+        count: subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+            [*command, sys.executable, "-m", "bench.booking_cpu", "--calls", name, str(count)],
+            cwd=_REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        for count in (0, calls)
+    }
+    counted = {}
+    for count, process in runs.items():
+        _out, err = process.communicate()
+        found = re.findall(r"I\s+refs:\s+([\d,]+)", err)
+        if process.returncode != 0 or not found:
+            raise SystemExit(f"valgrind run of {count} calls failed:\n{err[-2000:]}")
+        counted[count] = int(found[-1].replace(",", ""))
+    return (counted[calls] - counted[0]) / calls / 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", help="print a pyinstrument profile of this case")
@@ -205,7 +252,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="time only these cases")
     parser.add_argument("--runs", type=int, default=RUNS, help="loops timed; the best counts")
     parser.add_argument("--loop", type=int, default=LOOP, help="requests per timed loop")
+    parser.add_argument(
+        "--instructions", nargs="+", metavar="NAME", help="count instructions per call (valgrind)"
+    )
+    parser.add_argument(
+        "--calls",
+        nargs=2,
+        metavar=("NAME", "N"),
+        help="warm up, then call the case N times, untimed (what --instructions runs)",
+    )
     args = parser.parse_args(argv)
+    if args.instructions:
+        print(f"{'request':<22} {'M instructions':>15}")
+        for name in args.instructions:
+            print(f"{name:<22} {_instructions(name, COUNTED_CALLS):15.2f}", flush=True)
+        return 0
+    if args.calls:
+        name, count = args.calls[0], int(args.calls[1])
+        with tempfile.TemporaryDirectory(prefix="microsite-cpu-") as workdir:
+            call = _case(Path(workdir), name)
+            for _ in range(WARM_UP_CALLS + count):
+                call()
+        return 0
     with tempfile.TemporaryDirectory(prefix="microsite-cpu-") as workdir:
         cases = build_cases(Path(workdir))
         if args.profile:

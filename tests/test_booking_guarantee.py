@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from microsite.extensions import db
 from microsite.models import Booking
 from microsite.services import booking as booking_service
+from microsite.services import outbox
 from microsite.services.errors import SlotTakenError
+from microsite.services.history import booking_history
 
 TUESDAY_9AM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 
@@ -202,3 +204,43 @@ def test_a_repeated_reference_is_drawn_again_not_reported_as_taken(app, clinic, 
     )
     assert second.reference == "QRSTUV"
     assert active_bookings() == 2
+
+
+def test_a_booking_that_fails_after_its_row_is_written_leaves_nothing_and_can_be_sent_again(
+    clinic,
+):
+    """The console's audit callback runs after the booking row is written; when it fails the
+    whole booking is undone, and the same form then books, reading like any stored booking
+    (even while the failed attempt's booking object is still held, here by `audited`)."""
+    clinician, consultation_type = clinic
+    key = booking_service.slot_key(TUESDAY_9AM, clinician.id)
+    form_key = uuid.uuid4().hex
+    audited = []
+
+    def failing_audit(booking: Booking) -> None:
+        audited.append(booking)
+        raise RuntimeError("the audit table is unavailable")
+
+    with pytest.raises(RuntimeError):
+        booking_service.book_slot(
+            consultation_type_id=consultation_type.id,
+            key=key,
+            patient=patient(1),
+            idempotency_key=form_key,
+            on_created=failing_audit,
+        )
+    assert active_bookings() == 0
+    booking = booking_service.book_slot(
+        consultation_type_id=consultation_type.id,
+        key=key,
+        patient=patient(1),
+        idempotency_key=form_key,
+        on_created=audited.append,
+    )
+    assert len(audited) == 2
+    assert audited[1] is booking
+    assert active_bookings() == 1
+    assert booking.clinician.name == clinician.name
+    assert booking.consultation_type.name == consultation_type.name
+    assert [event.kind for event in booking_history(booking.id)] == ["created"]
+    assert len(outbox.messages_for_booking(booking.id)) == 3

@@ -97,6 +97,8 @@ class WorkingHours(db.Model):
     __table_args__ = (
         CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
         CheckConstraint("start_time < end_time", name="start_before_end"),
+        # Every booking reads its clinician's hours under the write lock (migration 0008).
+        Index("ix_working_hours_clinician_id", "clinician_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -81,8 +81,12 @@ def _row(booking: Booking, kind: str, role: str, **overrides) -> dict:
 
 
 def _queue(rows: list[dict]) -> None:
-    """Add the rows to the caller's transaction (they commit or roll back with it)."""
-    db.session.execute(_INSERT_MESSAGES, rows)
+    """Add the rows to the caller's transaction (they commit or roll back with it).
+
+    On the session's connection: `Session.execute` would first flush whatever the ORM holds
+    pending (nothing these rows depend on) and wrap the result in its own machinery.
+    """
+    db.session.connection().execute(_INSERT_MESSAGES, rows)
 
 
 def queue_new_booking(booking: Booking) -> None:

@@ -184,6 +184,9 @@ _HOURS = (
     .order_by(Clinician.display_order, Clinician.id)
 )
 _HOURS_OF = _HOURS.where(Clinician.id.in_(bindparam("clinician_ids", expanding=True)))
+# One clinician (every booking of a chosen clinician, under the write lock): `=`, because an
+# expanding IN is rendered anew on every execution.
+_HOURS_OF_ONE = _HOURS.where(Clinician.id == bindparam("clinician_id"))
 _OPEN_CLOSURES = select(Closure.clinician_id, Closure.starts_at, Closure.ends_at).where(
     Closure.ends_at > bindparam("now", type_=UTCDateTime())
 )
@@ -202,6 +205,8 @@ def _read_schedule(
     (every open one, or only those overlapping `closures_between`)."""
     if clinician_ids is None:
         hours_rows = _rows(_HOURS)
+    elif len(clinician_ids) == 1:
+        hours_rows = _rows(_HOURS_OF_ONE, {"clinician_id": next(iter(clinician_ids))})
     else:
         hours_rows = _rows(_HOURS_OF, {"clinician_ids": list(clinician_ids)})
     caps: dict[int, int | None] = {}
@@ -252,6 +257,7 @@ _ACTIVE_BOOKINGS_BETWEEN = (
 _OF_CLINICIANS = _ACTIVE_BOOKINGS_BETWEEN.where(
     Booking.clinician_id.in_(bindparam("clinician_ids", expanding=True))
 )
+_OF_CLINICIAN = _ACTIVE_BOOKINGS_BETWEEN.where(Booking.clinician_id == bindparam("clinician_id"))
 
 
 def load_booked(
@@ -264,7 +270,9 @@ def load_booked(
     """
     params = {"since": window_start - BOOKED_MARGIN, "until": window_end + BOOKED_MARGIN}
     query = _ACTIVE_BOOKINGS_BETWEEN
-    if clinician_ids is not None:
+    if clinician_ids is not None and len(clinician_ids) == 1:
+        query, params["clinician_id"] = _OF_CLINICIAN, next(iter(clinician_ids))
+    elif clinician_ids is not None:
         query, params["clinician_ids"] = _OF_CLINICIANS, list(clinician_ids)
     return [
         scheduling.Booked(
