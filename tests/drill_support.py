@@ -33,6 +33,10 @@ from sqlalchemy import text
 
 from microsite.extensions import db
 
+# Root ignores file modes: a test that needs them refused runs its process as `nobody`.
+NOBODY = 65534
+RUN_AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
 NOTHING_BOOKED = "Nothing was booked."
 UNCONFIRMED = "may or may not have been made"
 # Short timeouts in the drills' servers, so "longer than the worker timeout" stays short.

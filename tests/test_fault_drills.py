@@ -27,7 +27,9 @@ import requests
 from drill_support import (
     CLIENT_TIMEOUT_S,
     DRILL_ENV,
+    NOBODY,
     NOTHING_BOOKED,
+    RUN_AS_NOBODY,
     WORKER_TIMEOUT_S,
     LateClients,
     Ledger,
@@ -57,9 +59,6 @@ from tcp_proxy import TcpProxy
 from microsite.extensions import db
 
 pytestmark = pytest.mark.slow
-
-NOBODY = 65534
-RUN_AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
 # --- databases and servers -------------------------------------------------------------------

@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from drill_support import NOBODY, RUN_AS_NOBODY
 
-NOBODY = 65534
-RUN_AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 PROBE = Path(__file__).with_name("read_only_probe.py")
 HOLDER = (
     "import sqlite3, sys, time\n"

@@ -102,6 +102,17 @@ def lose_the_next_answer(page: Page) -> list[int]:
     return answered
 
 
+def expect_refusal_page(page: Page, heading: str, *phrases: str):
+    """Our own page for a refused press: its heading, a title that starts with it, and the
+    phrases in its main content (returned, for what a test checks further)."""
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    expect(page).to_have_title(re.compile("^" + re.escape(heading)))
+    main = page.get_by_role("main")
+    for phrase in phrases:
+        expect(main).to_contain_text(phrase)
+    return main
+
+
 def test_a_form_sent_at_once_asks_to_check_and_press_book_again(patient, guarded):
     """Autofill fills the form in a moment and the patient presses Book straight away: the bot
     guard's page says to check and press Book again, keeps the time and the details, and the
@@ -142,11 +153,12 @@ def test_the_same_form_sent_again_with_a_change_books_nothing_new(patient, guard
     note = page.get_by_label(re.compile("^Anything you'd like us to know"))
     note.fill("I take sertraline daily.")
     assert press_book_for_status(page) == 422
-    expect(page.get_by_role("heading", level=1)).to_have_text("This form was already used")
-    expect(page).to_have_title(re.compile("^This form was already used"))
-    main = page.get_by_role("main")
-    expect(main).to_contain_text("Nothing new was booked or changed.")
-    expect(main).to_contain_text("Your earlier booking stands")
+    main = expect_refusal_page(
+        page,
+        "This form was already used",
+        "Nothing new was booked or changed.",
+        "Your earlier booking stands",
+    )
     expect(main.get_by_role("link", name="Start a new booking")).to_be_visible()
     assert_accessible(page, "form already used")
     assert guarded.notes_booked_by(patient.email) == ["I take sertraline."]
@@ -163,14 +175,13 @@ def test_a_patient_with_an_upcoming_consultation_is_told_and_books_no_second(pat
     expect_confirmation(first)
 
     assert press_book_for_status(second) == 409
-    expect(second.get_by_role("heading", level=1)).to_have_text(
-        "You already have a consultation booked"
+    expect_refusal_page(
+        second,
+        "You already have a consultation booked",
+        "Nothing new was booked.",
+        "You already have an upcoming consultation with us.",
+        "use the link in your confirmation email",
     )
-    expect(second).to_have_title(re.compile("^You already have a consultation booked"))
-    main = second.get_by_role("main")
-    expect(main).to_contain_text("Nothing new was booked.")
-    expect(main).to_contain_text("You already have an upcoming consultation with us.")
-    expect(main).to_contain_text("use the link in your confirmation email")
     assert_accessible(second, "upcoming limit reached")
     assert guarded.notes_booked_by(patient.email) == [""]
 
@@ -187,11 +198,12 @@ def test_pressing_book_too_often_gets_our_page_asking_to_wait(patient, guarded):
     take_the_time_a_person_takes(shown_at)
 
     assert press_book_for_status(page) == 429
-    expect(page.get_by_role("heading", level=1)).to_have_text("Please wait a moment")
-    expect(page).to_have_title(re.compile("^Please wait a moment"))
-    main = page.get_by_role("main")
-    expect(main).to_contain_text("Nothing was booked or changed.")
-    expect(main).to_contain_text("Please wait a minute and try again.")
+    expect_refusal_page(
+        page,
+        "Please wait a moment",
+        "Nothing was booked or changed.",
+        "Please wait a minute and try again.",
+    )
     assert_accessible(page, "429 page")
     assert guarded.notes_booked_by(patient.email) == []
 
@@ -202,13 +214,12 @@ def test_with_the_database_away_the_page_says_nothing_was_booked(patient, guarde
     take_the_time_a_person_takes(shown_at)
     with guarded.database_away():
         assert press_book_for_status(page) == 503
-        expect(page.get_by_role("heading", level=1)).to_have_text(
-            "We can't take bookings right now"
+        main = expect_refusal_page(
+            page,
+            "We can't take bookings right now",
+            "Nothing was booked.",
+            "we will book your consultation by phone",
         )
-        expect(page).to_have_title(re.compile("^We can't take bookings right now"))
-        main = page.get_by_role("main")
-        expect(main).to_contain_text("Nothing was booked.")
-        expect(main).to_contain_text("we will book your consultation by phone")
         expect(main.get_by_role("link", name="Try booking again")).to_be_visible()
         assert_accessible(page, "503 page")
     assert guarded.notes_booked_by(patient.email) == []
