@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import logging
 import math
@@ -21,9 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
-from . import deadline, stall_guard, storage
+from . import deadline, stall_guard, storage, writers_lock
 from .extensions import db
-from .faults import StorageUnavailable, WriteLockTimeout, is_sqlite_storage_error
+from .faults import is_sqlite_storage_error
 
 
 class UTCDateTime(TypeDecorator):
@@ -194,7 +193,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-SQLITE_COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal", "-writers.lock")
+SQLITE_COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal", "-writers.lock", "-writers.bell")
 
 
 def _make_owner_only(path: str) -> None:
@@ -254,13 +253,10 @@ def write_transaction() -> Iterator[None]:
             raise
 
 
-_writer_locks: dict[str, tuple[threading.Lock, int]] = {}
-_writer_locks_guard = threading.Lock()
 _writer_settings: dict[int, float] = {}
-# How often a writer waiting for another process retries the file lock: short enough to add
-# little latency, long enough to cost nothing while it waits. A booking holds the lock for
-# about a millisecond, so a first pause of 2 ms (growing to 20) left the lock idle for longer
-# than it was held; a retry is one non-blocking syscall.
+# How long a writer waiting for another process waits before it tries the file lock again, if
+# no ring wakes it first: short enough to add little latency when a ring is missed, long enough
+# to cost nothing while it waits; a retry is one non-blocking syscall.
 _LOCK_POLL_SECONDS = 0.0005
 _LOCK_POLL_MAX_SECONDS = 0.004
 
@@ -278,57 +274,20 @@ def _writers_in_line(engine: Engine) -> Iterator[None]:
     every holder of this lock is one of our own writers, itself bounded by its deadline, so a
     writer in line behind a burst of patients keeps its place rather than failing after a fixed
     few seconds, and a stuck holder still cannot keep anyone past their deadline. flock() itself
-    has no timeout, so a waiter polls LOCK_NB with short sleeps (0.5 ms, growing to 4 ms) instead
-    of blocking. A writer that does not get the lock in time raises WriteLockTimeout (503,
-    nothing booked); a lock file that cannot be opened (read-only folder) raises
+    has no timeout, so a waiter tries LOCK_NB and waits on a doorbell the holder rings as it
+    lets go (`writers_lock.Doorbell`), for at most a short pause (0.5 ms, growing to 4 ms). A
+    writer that does not get the lock in time raises WriteLockTimeout (503, nothing booked); a
+    lock file that cannot be opened (read-only folder) raises
     StorageUnavailable. Other processes' writers (sqlite3, migrations) meet SQLite's busy timeout.
     """
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:":
         yield
         return
-    thread_lock, fd = _writer_lock(path)
     left = deadline.remaining()
     wait = _writer_settings.get(id(engine), 3.0) if left is None else max(0.0, left)
-    give_up_at = time.monotonic() + wait
-    # flock() excludes other processes; the thread lock excludes this process's other threads,
-    # which share the file descriptor and so would all "hold" the flock at once.
-    if not thread_lock.acquire(timeout=max(0.0, give_up_at - time.monotonic())):
-        raise WriteLockTimeout("another writer in this process held the write lock too long")
-    try:
-        _flock_until(fd, give_up_at)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        thread_lock.release()
-
-
-def _writer_lock(path: str) -> tuple[threading.Lock, int]:
-    with _writer_locks_guard:
-        if path not in _writer_locks:
-            try:
-                fd = os.open(f"{path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError as error:  # read-only folder or file, full disk: nothing cached
-                raise StorageUnavailable(
-                    f"cannot open the writers' lock: {error.strerror}"
-                ) from None
-            _writer_locks[path] = (threading.Lock(), fd)
-        return _writer_locks[path]
-
-
-def _flock_until(fd: int, give_up_at: float) -> None:
-    pause = _LOCK_POLL_SECONDS
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() + pause > give_up_at:
-                raise WriteLockTimeout("another process held the write lock too long") from None
-            time.sleep(pause)
-            pause = min(pause * 2, _LOCK_POLL_MAX_SECONDS)
+    with writers_lock.beside(path).held(give_up_at=time.monotonic() + wait):
+        yield
 
 
 # The first half of the two-key advisory lock: this app's locks on clinicians' schedules, so

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
 from tests_support import csrf_token
 
-from microsite import create_app, database, deadline
+from microsite import create_app, deadline, writers_lock
 from microsite.access_log import redact_path
 from microsite.database import engine_options
 from microsite.extensions import db
@@ -141,13 +141,13 @@ def test_a_lock_file_that_cannot_be_opened_gives_a_503_and_recovers(
 
     # This process has not opened the lock yet, and the folder is read-only (as root ignores
     # file modes, the refusal is simulated here; the fault drills make it real).
-    monkeypatch.setattr(database, "_writer_locks", {})
-    monkeypatch.setattr(database.os, "open", read_only_folder)
+    monkeypatch.setattr(writers_lock, "_locks", {})
+    monkeypatch.setattr(writers_lock.os, "open", read_only_folder)
     response = client.post("/book/details", data=form)
     assert response.status_code == 503
     assert "Nothing was booked." in page_text(response)
     assert booking_count() == 0
-    monkeypatch.setattr(database.os, "open", real_open)
+    monkeypatch.setattr(writers_lock.os, "open", real_open)
     assert client.post("/book/details", data=form).status_code == 303
     assert os.path.exists(f"{path}-writers.lock")
 
