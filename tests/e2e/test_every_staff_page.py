@@ -258,6 +258,16 @@ def test_staff_pages_in_other_states_are_accessible(admin_page, seeded, label):
     assert_accessible(page, label)
 
 
+def test_the_book_for_a_caller_form_showing_its_errors_is_accessible(admin_page, seeded):
+    page = admin_page
+    page.goto(_first_time(page, _new_booking_picker(seeded), "/staff/bookings/new/details"))
+    page.get_by_role("button", name="Book this consultation", exact=True).click()
+    page.wait_for_load_state()
+    _expect_problem(page)
+    expect(page).to_have_title(re.compile(r"^Error: "))
+    assert_accessible(page, "book for a caller with errors")
+
+
 @pytest.mark.parametrize("label", FORMS_WITH_ERRORS)
 def test_staff_forms_showing_their_errors_are_accessible(admin_page, seeded, label):
     page = admin_page
