@@ -24,9 +24,9 @@ from ..models import BOOKING_CANCELLED, Booking
 from ..models.history import ACTOR_PATIENT, EVENT_CANCELLED, EVENT_RESCHEDULED
 from . import outbox
 from . import schedule as schedule_service
-from .booking import _not_offered, _SlotRequest, parse_slot_key
 from .errors import BookingError, BookingNotFoundError, SlotNotBookableError, SlotTakenError
 from .history import record_event
+from .slots import SlotRequest, not_offered, parse_slot_key
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +131,12 @@ def reschedule_booking(
     """
     choice = parse_slot_key(key)
     if choice is None:
-        raise _not_offered()
+        raise not_offered()
     current = db.session.get(Booking, booking_id)
     if current is None:
         raise BookingNotFoundError()
     # As in book_slot: the schedule is read before the write lock, the bookings under it.
-    request = _SlotRequest.prepare(current.consultation_type_id, choice)
+    request = SlotRequest.prepare(current.consultation_type_id, choice)
     try:
         with write_transaction():
             booking = _locked_booking(booking_id)
@@ -186,13 +186,13 @@ def reschedule_problem(booking: Booking, key: str) -> BookingError | None:
     """Why the booking can't move to the slot `key` names right now, or None when it can."""
     choice = parse_slot_key(key)
     if choice is None:
-        return _not_offered()
+        return not_offered()
     if not booking.is_active:
         return BookingNotActiveError()
     if schedule_service.is_current_time(booking, choice.start, choice.clinician_id):
         return CurrentTimeError()
     try:
-        _SlotRequest.prepare(booking.consultation_type_id, choice).free_clinician(
+        SlotRequest.prepare(booking.consultation_type_id, choice).free_clinician(
             schedule_service.booked_of(booking), lock=False
         )
     except BookingError as error:
