@@ -3,10 +3,11 @@
 Flask's own per-request machinery (request context, hooks, session, CSRF, SQLAlchemy teardown,
 headers) costs more than a stored page itself. So when Flask has served a response that a view
 marked shareable (`mark_shareable`: a stored shared page, a cached `/api/slots` answer, the
-sitemap, a feed's 304), this WSGI layer keeps the exact bytes Flask sent, status and every
-header, split where the per-response values go (the CSP nonce in the header and the page, the
-X-Request-Id header), and answers the next identical request with them: a fresh nonce, a fresh
-request id and the same JSON request log line, without entering Flask.
+first free time's redirect, the sitemap, a feed's 304), this WSGI layer keeps the exact bytes
+Flask sent, status and every header, split where the per-response values go (the CSP nonce in
+the header and the page, the X-Request-Id header), and answers the next identical request with
+them: a fresh nonce, a fresh request id and the same JSON request log line, without entering
+Flask.
 
 An entry is served only to a request that could not have been answered differently:
 - GET or HEAD (each recorded on its own: Flask's HEAD answers carry `no-store`), with no Cookie
@@ -47,8 +48,9 @@ _ENVIRON_KEY = "microsite.fast_path.recording"
 MAX_ENTRIES = 512
 # A shareable response that read no cache (sitemap, robots) is still looked at again this often.
 MAX_LIFETIME_SECONDS = 60.0
-# Only these answers are kept: pages, cached API answers (and their cached 400s), feed 304s.
-RECORDABLE_STATUSES = frozenset({200, 304, 400})
+# Only these answers are kept: pages, cached API answers (and their cached 400s), feed 304s,
+# the first free time's redirect (303).
+RECORDABLE_STATUSES = frozenset({200, 303, 304, 400})
 _NONCE, _REQUEST_ID = 0, 1  # slots in a header value
 
 

@@ -90,6 +90,7 @@ def fast_pathed_urls(type_id: int) -> list[str]:
         f"/book/?type={type_id}",
         f"/api/slots?type={type_id}&days=7",
         f"/api/slots?type={type_id + 1000}&days=7",  # a cached 400
+        f"/book/first-available?type={type_id}",  # a 303 to the first free day
         "/sitemap.xml",
         "/robots.txt",
     ]
@@ -279,6 +280,43 @@ def test_slot_answers_live_no_longer_than_their_cache(
     assert TUESDAY_9AM_KEY in slot_keys(client, consultation_type.id)
     frozen_clock.advance(timedelta(seconds=2))  # SLOT_CACHE_SECONDS
     assert TUESDAY_9AM_KEY not in slot_keys(client, consultation_type.id)
+
+
+def test_the_first_free_time_leads_on_when_what_it_read_changes(
+    client, fast, consultation_type, frozen_clock
+):
+    from datetime import UTC, datetime
+
+    from microsite.models import Closure
+
+    def leads_to() -> str:
+        status, headers, _ = ask(fast, f"/book/first-available?type={consultation_type.id}")
+        assert status.startswith("303")
+        return dict(headers)["Location"]
+
+    assert "day=2026-12-01" in leads_to()  # Tuesday: Monday 8 am is inside the notice
+    calls = fast.app.calls
+    assert "day=2026-12-01" in leads_to()
+    assert fast.app.calls == calls  # answered from memory
+    # The whole of Tuesday closed by another process: seen once the schedule it was read from
+    # (SCHEDULE_CACHE_SECONDS) and a free-slot answer built just before that (SLOT_CACHE_SECONDS)
+    # have expired, as on the picker it leads to.
+    tuesday_utc = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)  # midnight in New York
+    db.session.add(
+        Closure(starts_at=tuesday_utc, ends_at=tuesday_utc + timedelta(days=1), reason="x")
+    )
+    db.session.commit()
+    assert "day=2026-12-01" in leads_to()
+    frozen_clock.advance(timedelta(seconds=59))
+    assert "day=2026-12-01" in leads_to()
+    frozen_clock.advance(timedelta(seconds=3))  # 60 + 2
+    assert "day=2026-12-02" in leads_to()
+    # A booking in this process forgets the stored redirect at once.
+    patient = client.application.test_client()
+    assert submit(patient, consultation_type.id, "any-20261202T1400Z").status_code == 303
+    calls = fast.app.calls
+    assert "day=2026-12-02" in leads_to()
+    assert fast.app.calls == calls + 1  # Flask answered it, not the memory
 
 
 def test_without_the_slot_cache_every_answer_is_flasks(app_config, consultation_type):

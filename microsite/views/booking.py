@@ -6,7 +6,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import (
     Blueprint,
@@ -23,7 +23,7 @@ from markupsafe import escape
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
-from .. import clock, inputs, page_cache
+from .. import clock, fast_path, inputs, page_cache
 from ..caching import availability_cache, schedule_cache
 from ..clinic import clinic_timezone
 from ..extensions import db
@@ -91,13 +91,26 @@ def first_available():
     clinician_id = inputs.parse_id(request.args.get("clinician"))
     if clinician_id not in schedule_service.clinician_names():
         clinician_id = None
-    slot = schedule_service.first_available(consultation_type, clinician_id)
+    # A hint like the picker it leads to, so kept as long as a free-slot answer (the picker's
+    # own stored page lives as long): the day of the first free time, or None when none is.
+    day = availability_cache().get_or_compute(
+        ("first-free-day", consultation_type.id, clinician_id),
+        lambda: _first_free_day(consultation_type, clinician_id),
+    )
     args = {"type": consultation_type.id, "clinician": clinician_id}
-    if slot is not None:
-        day = slot.start.astimezone(clinic_timezone()).date()
+    if day is not None:
         args.update(week=day.isoformat(), day=day.isoformat())
+    # The same redirect for every visitor until that answer expires (fast_path keeps it).
+    fast_path.mark_shareable()
     # No #anchor: the picker shows the days and the first times together (see views/picker.py).
     return redirect(url_for("booking.start", **args), code=303)
+
+
+def _first_free_day(
+    consultation_type: schedule_service.ConsultationTypeInfo, clinician_id: int | None
+) -> date | None:
+    slot = schedule_service.first_available(consultation_type, clinician_id)
+    return None if slot is None else slot.start.astimezone(clinic_timezone()).date()
 
 
 @bp.route("/details", methods=["GET", "POST"])
