@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Executable, Result, bindparam, select, text
 
 from .. import clock, scheduling
-from ..caching import schedule_cache
+from ..caching import availability_cache, schedule_cache
 from ..clinic import clinic_timezone
 from ..database import UTCDateTime
 from ..extensions import db
@@ -284,6 +284,24 @@ def load_booked(
         )
         for clinician_id, starts_at, ends_at, blocked_from, blocked_to in _rows(query, params)
     ]
+
+
+def booked_around_day(
+    start: datetime, tz: ZoneInfo, clinician_ids: Collection[int]
+) -> tuple[scheduling.Booked, ...]:
+    """`load_booked` for the clinic-local day of `start`, kept as long as a free-slot answer.
+
+    For read-only checks of a chosen time (the details form, a reschedule's confirmation page):
+    a hint like the slot lists, shared by everyone looking at that day, forgotten by this
+    process as soon as it books, moves or cancels; the booking itself re-reads the bookings
+    under the write lock. The window is the whole day, so it covers any time on it.
+    """
+    day = start.astimezone(tz).date()
+    since, until = local_day_bounds(day, 1, tz)
+    key = ("booked-around-day", day, tuple(sorted(clinician_ids)))
+    return availability_cache().get_or_compute(
+        key, lambda: tuple(load_booked(since, until, clinician_ids))
+    )
 
 
 def local_day_bounds(start_date: date, days: int, tz: ZoneInfo) -> tuple[datetime, datetime]:

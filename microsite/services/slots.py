@@ -119,8 +119,9 @@ class SlotRequest:
         `moving` leaves one booking out of the check: the booking being rescheduled, whose old
         time is freed in the same transaction (the engine's `moving`).
         `lock`: inside a write transaction, first lock the candidates' schedules and judge by
-        the schedule as committed now; a read-only check such as `slot_problem` passes False,
-        holds no lock and reads the cached schedule.
+        the schedule and bookings as committed now; a read-only check such as `slot_problem`
+        passes False, holds no lock and reads the cached schedule and the day's bookings as a
+        free-slot answer would (at most SLOT_CACHE_SECONDS old in a process that did not book).
         """
         start, rules, candidates = self.choice.start, self.rules, self.candidates
         if lock:
@@ -135,7 +136,10 @@ class SlotRequest:
             schedule = self.listed
         else:
             schedule = schedule_service.load_schedule(self.now, candidates)
-        booked = schedule_service.load_booked(start, start + rules.duration, candidates)
+        if lock:
+            booked = schedule_service.load_booked(start, start + rules.duration, candidates)
+        else:
+            booked = schedule_service.booked_around_day(start, schedule.timezone, candidates)
         reasons = {
             clinician_id: scheduling.check_slot(
                 schedule,
