@@ -27,6 +27,7 @@ from microsite.extensions import db
 from microsite.models import Booking, Clinician, Closure, WorkingHours
 from microsite.services import booking as booking_service
 from microsite.services import schedule_admin
+from microsite.services.errors import SlotNotBookableError
 
 TUESDAY_9AM = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)  # 09:00 EST
 HOUR = timedelta(hours=1)
@@ -125,7 +126,7 @@ def test_the_service_refuses_a_closed_time_despite_the_cache(
     # The schedule is cached (the patient's slot list read it) ...
     booking_service.slot_problem(consultation_type, booking_service.slot_key(start, clinician.id))
     close_tuesday(clinician.id)  # ... then another process's admin closes the day.
-    with pytest.raises(booking_service.SlotNotBookableError, match="not one we offer"):
+    with pytest.raises(SlotNotBookableError, match="not one we offer"):
         booking_service.book_slot(
             consultation_type_id=consultation_type.id,
             key=booking_service.slot_key(start, clinician.id),
@@ -236,6 +237,7 @@ import json, os, sys
 from datetime import datetime
 from microsite import create_app
 from microsite.services import schedule_admin
+from microsite.services.errors import SlotNotBookableError
 
 config = json.loads(os.environ["RACE_APP_CONFIG"])
 with create_app(config).app_context():
