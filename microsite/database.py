@@ -254,11 +254,6 @@ def write_transaction() -> Iterator[None]:
 
 
 _writer_settings: dict[int, float] = {}
-# How long a writer waiting for another process waits before it tries the file lock again, if
-# no ring wakes it first: short enough to add little latency when a ring is missed, long enough
-# to cost nothing while it waits; a retry is one non-blocking syscall.
-_LOCK_POLL_SECONDS = 0.0005
-_LOCK_POLL_MAX_SECONDS = 0.004
 
 
 @contextmanager
