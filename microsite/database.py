@@ -272,8 +272,8 @@ def _writers_in_line(engine: Engine) -> Iterator[None]:
     has no timeout, so a waiter tries LOCK_NB and waits on a doorbell the holder rings as it
     lets go (`writers_lock.Doorbell`), for at most a short pause (0.5 ms, growing to 4 ms). A
     writer that does not get the lock in time raises WriteLockTimeout (503, nothing booked); a
-    lock file that cannot be opened (read-only folder) raises
-    StorageUnavailable. Other processes' writers (sqlite3, migrations) meet SQLite's busy timeout.
+    lock file that cannot be opened (read-only folder) raises StorageUnavailable. Other
+    processes' writers (sqlite3, migrations) meet SQLite's busy timeout.
     """
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:":

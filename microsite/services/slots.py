@@ -132,13 +132,9 @@ class SlotRequest:
             schedule = schedule_service.current_schedule(
                 self.now, candidates, around=(start, start + rules.duration)
             )
-        elif self.listed is not None:
-            schedule = self.listed
-        else:
-            schedule = schedule_service.load_schedule(self.now, candidates)
-        if lock:
             booked = schedule_service.load_booked(start, start + rules.duration, candidates)
         else:
+            schedule = self.listed or schedule_service.load_schedule(self.now, candidates)
             booked = schedule_service.booked_around_day(start, schedule.timezone, candidates)
         reasons = {
             clinician_id: scheduling.check_slot(
